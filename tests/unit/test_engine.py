@@ -1,0 +1,65 @@
+"""The scan engine on formats no scanner claims, folders, links and odd files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from modelward import Policy, Severity, Status, scan_bytes, scan_path
+from modelward.errors import InputError
+from modelward.results import ExitCode
+
+
+def rule_ids(result) -> set[str]:
+    return {f.rule.id for f in result.findings}
+
+
+def test_unknown_format_is_reported_not_clean(tmp_path: Path) -> None:
+    (tmp_path / "notes.xyz").write_bytes(b"\x01\x02 definitely nothing known")
+    report = scan_path(tmp_path)
+    (result,) = report.files
+    assert result.status is Status.SKIPPED
+    assert "MW-CORE-001" in rule_ids(result)
+    assert report.exit_code() is ExitCode.OK
+
+
+def test_missing_target_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError):
+        scan_path(tmp_path / "nope")
+
+
+def test_symlink_out_of_folder_is_flagged(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"x")
+    model = tmp_path / "model"
+    model.mkdir()
+    os.symlink(outside, model / "weights.bin")
+    report = scan_path(model)
+    assert "MW-CORE-007" in rule_ids(report.files[0])
+
+
+def test_fifo_is_not_read(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    report = scan_path(tmp_path)
+    assert "MW-CORE-008" in rule_ids(report.files[0])
+
+
+def test_ignored_rules_are_counted_not_shown(tmp_path: Path) -> None:
+    (tmp_path / "a.xyz").write_bytes(b"zzz")
+    report = scan_path(tmp_path, policy=Policy(ignored_rules=frozenset({"MW-CORE-001"})))
+    assert report.files[0].findings == []
+    assert report.files[0].suppressed == 1
+
+
+def test_exit_code_thresholds(tmp_path: Path) -> None:
+    (tmp_path / "a.xyz").write_bytes(b"zzz")
+    report = scan_path(tmp_path)
+    assert report.exit_code(Severity.INFO) is ExitCode.FINDINGS
+    assert report.exit_code(Severity.LOW) is ExitCode.OK
+
+
+def test_scan_bytes_empty() -> None:
+    result = scan_bytes(b"", "empty.bin")
+    assert "MW-CORE-001" in rule_ids(result)
