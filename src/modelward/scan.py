@@ -268,7 +268,8 @@ def scan_file(
     scanners = scanners or discover()
     started = time.monotonic()
     result = FileResult(path=display, format=None, size=0)
-    context = ScanContext(policy, ScanBudget(started + policy.limits.max_seconds_per_file))
+    context = ScanContext(policy, ScanBudget(started + policy.limits.max_seconds_per_file),
+                          fs_path=os.path.abspath(fs_path))
     try:
         fd = os.open(fs_path, os.O_RDONLY)
     except OSError as err:

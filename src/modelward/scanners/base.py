@@ -53,10 +53,19 @@ class ScanBudget:
 
 @dataclass(frozen=True, slots=True)
 class ScanContext:
-    """What every scanner of one top-level file shares: policy, budgets, root path."""
+    """What every scanner of one top-level file shares: policy, budgets, root path.
+
+    Attributes:
+        policy: the scan's policy and limits.
+        budget: time and decompression budgets of the top-level file.
+        fs_path: where the top-level file lives on disk, when it is a file (``None`` for
+            bytes scanned from memory). Formats that reference sibling files (ONNX external
+            data) resolve them against its folder; scanners only ever *stat* those files.
+    """
 
     policy: Policy
     budget: ScanBudget
+    fs_path: str | None = None
 
     @property
     def limits(self) -> Limits:
