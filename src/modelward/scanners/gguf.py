@@ -11,9 +11,9 @@ The header is parsed here, bounded; tensor data is never read.
 Rules:
     MW-GGUF-001 malformed-header (MEDIUM): a count, length or version the file cannot hold.
     MW-GGUF-002 template-injection (HIGH): a chat template reaches Python internals.
-    MW-GGUF-003 template-unparseable (MEDIUM): a chat template does not parse, so it is not verified.
+    MW-GGUF-003 template-unparseable (MEDIUM): a chat template does not parse.
     MW-GGUF-004 template-unverified (MEDIUM): a chat template uses constructs chat templates do not.
-    MW-GGUF-005 tensor-layout (MEDIUM): tensor infos out of range, misaligned, overlapping or invalid.
+    MW-GGUF-005 tensor-layout (MEDIUM): tensor infos out of range, overlapping or invalid.
     MW-GGUF-006 duplicate-name (MEDIUM): a key or tensor name appears twice.
     MW-GGUF-007 big-endian (LOW): the file is big-endian GGUF.
     MW-GGUF-008 unaccounted-bytes (LOW): data-section bytes that belong to no tensor.
