@@ -171,6 +171,8 @@ def _is_keras_module(module: str) -> bool:
     if len(parts) == 1:
         return True
     if parts[1] == "src":
+        if len(parts) > 3 and parts[2] == "backend":  # backend-specific optimizers
+            return "optimizers" in parts[3:]
         return len(parts) == 2 or parts[2] in _SAFE_KERAS_PARTS - {"src"}
     return parts[1] in _SAFE_KERAS_PARTS
 
