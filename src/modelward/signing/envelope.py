@@ -18,10 +18,10 @@ import binascii
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from modelward.errors import VerificationError
 from modelward.signing.keys import SigningKey, Verifier
@@ -31,9 +31,11 @@ __all__ = [
     "INTOTO_PAYLOAD_TYPE",
     "STATEMENT_TYPE",
     "Bundle",
+    "StatementSigner",
     "make_bundle",
     "pae",
     "read_bundle",
+    "sign_statement",
     "write_bundle",
 ]
 
@@ -172,6 +174,17 @@ def make_bundle(statement: Mapping[str, Any], key: SigningKey) -> dict[str, Any]
             "signatures": [{"sig": base64.b64encode(signature).decode(), "keyid": ""}],
         },
     }
+
+
+StatementSigner: TypeAlias = SigningKey | Callable[[Mapping[str, Any], Path], Path]
+"""A key, or a function that signs a statement into a bundle file (keyless signing)."""
+
+
+def sign_statement(statement: Mapping[str, Any], signer: StatementSigner, out: Path) -> Path:
+    """Sign `statement` with a key or a keyless signer and write the bundle to `out`."""
+    if isinstance(signer, SigningKey):
+        return write_bundle(make_bundle(statement, signer), out)
+    return signer(statement, out)
 
 
 def write_bundle(bundle: Mapping[str, Any], path: Path) -> Path:

@@ -22,8 +22,7 @@ from typing import Any, Final
 
 from modelward import __version__
 from modelward.errors import InputError, VerificationError
-from modelward.signing.envelope import STATEMENT_TYPE, make_bundle, write_bundle
-from modelward.signing.keys import SigningKey
+from modelward.signing.envelope import STATEMENT_TYPE, StatementSigner, sign_statement
 from modelward.signing.manifest import (
     DEFAULT_IGNORES,
     DEFAULT_SHARD_SIZE,
@@ -152,7 +151,7 @@ class SignResult:
 
 def sign_model(
     model: Path,
-    key: SigningKey,
+    key: StatementSigner,
     *,
     signature: Path | None = None,
     method: str = "files",
@@ -189,5 +188,5 @@ def sign_model(
     serialization = Serialization(method, "sha256", shard_size, allow_symlinks,
                                   tuple(dict.fromkeys(ignores)))
     manifest = build_manifest(model, serialization, workers=workers, max_files=max_files)
-    write_bundle(make_bundle(signature_statement(manifest), key), sig_path)
+    sign_statement(signature_statement(manifest), key, sig_path)
     return SignResult(sig_path, manifest)
