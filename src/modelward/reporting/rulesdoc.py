@@ -51,17 +51,27 @@ _PACKAGES: Final = ("modelward.scanners", "modelward.pickle_analysis")
 
 @dataclass(frozen=True, slots=True)
 class DocumentedRule:
-    """A rule and where it comes from.
+    """A rule and who reports it.
 
     Attributes:
         rule: the rule.
-        reported_by: who fires it, e.g. ``scan engine`` or ``scanner gguf``.
-        module: the module that defines it.
+        reported_by: who fires it: ``scan engine``, ``pickle analysis``, ``scanner NAME``,
+            or, for a rule only found as a module constant, ``module NAME``.
     """
 
     rule: Rule
-    reported_by: str
-    module: str
+    reported_by: tuple[str, ...]
+
+    @property
+    def reporters(self) -> str:
+        """`reported_by` as one phrase (``scanners pickle, pytorch``)."""
+        scanners = [r.removeprefix("scanner ") for r in self.reported_by
+                    if r.startswith("scanner ")]
+        others = [r for r in self.reported_by if not r.startswith("scanner ")]
+        if scanners:
+            others.append(("scanner " if len(scanners) == 1 else "scanners ")
+                          + ", ".join(scanners))
+        return "; ".join(others)
 
 
 def _module_rules(module: ModuleType) -> Iterator[Rule]:
@@ -91,29 +101,33 @@ def collect_rules() -> list[DocumentedRule]:
     from modelward import scan
     from modelward.scanners import discover
 
-    found: dict[str, DocumentedRule] = {}
+    found: dict[str, Rule] = {}
+    reporters: dict[str, list[str]] = {}
+    where: dict[str, str] = {}
 
-    def add(rules: Iterable[Rule], reported_by: str, module: str) -> None:
+    def add(rules: Iterable[Rule], origin: str, reporter: str | None) -> None:
         for rule in rules:
-            known = found.get(rule.id)
-            if known is None:
-                found[rule.id] = DocumentedRule(rule, reported_by, module)
-            elif known.rule != rule:
+            known = found.setdefault(rule.id, rule)
+            if known != rule:
                 raise ValueError(f"rule id {rule.id} is defined twice with different contents "
-                                 f"({known.module} and {module})")
+                                 f"({where[rule.id]} and {origin})")
+            where.setdefault(rule.id, origin)
+            names = reporters.setdefault(rule.id, [])
+            if reporter is not None and reporter not in names:
+                names.append(reporter)
 
-    add(scan.CORE_RULES, "scan engine", scan.__name__)
-    for scanner in discover():
-        add(scanner.rules, f"scanner {scanner.name}", type(scanner).__module__)
+    add(scan.CORE_RULES, scan.__name__, "scan engine")
     pickle_analysis = importlib.import_module("modelward.pickle_analysis")
-    add(getattr(pickle_analysis, "PICKLE_RULES", ()), "pickle analysis", pickle_analysis.__name__)
-    add(_module_rules(scan), "scan engine", scan.__name__)
+    add(getattr(pickle_analysis, "PICKLE_RULES", ()), pickle_analysis.__name__, "pickle analysis")
+    for scanner in sorted(discover(), key=lambda s: s.name):
+        add(scanner.rules, type(scanner).__module__, f"scanner {scanner.name}")
+    add(_module_rules(scan), scan.__name__, None)
     for package in _PACKAGES:
         for module in _package_modules(package):
-            who = "pickle analysis" if package.endswith("pickle_analysis") else (
-                f"scanner module {module.__name__.rsplit('.', 1)[-1]}")
-            add(_module_rules(module), who, module.__name__)
-    return sorted(found.values(), key=lambda d: (_area_rank(d.rule.area), d.rule.id))
+            add(_module_rules(module), module.__name__, None)
+    docs = [DocumentedRule(rule, tuple(reporters[rule_id] or [f"module {where[rule_id]}"]))
+            for rule_id, rule in found.items()]
+    return sorted(docs, key=lambda d: (_area_rank(d.rule.area), d.rule.id))
 
 
 def _area_rank(area: str) -> tuple[int, str]:
@@ -148,7 +162,7 @@ def rules_markdown(rules: list[DocumentedRule]) -> str:
     for doc in rules:
         rule = doc.rule
         out.append(f"| [{rule.id}](#{rule.id.lower()}) | `{rule.name}` | {rule.severity.label} "
-                   f"| {doc.reported_by} |")
+                   f"| {doc.reporters} |")
     area = None
     for doc in rules:
         rule = doc.rule
@@ -160,7 +174,7 @@ def rules_markdown(rules: list[DocumentedRule]) -> str:
             f"### {rule.id}",
             "",
             f"**`{rule.name}`** · default severity **{rule.severity.name}** · "
-            f"reported by {doc.reported_by} (`{doc.module}`)",
+            f"reported by {doc.reporters}",
             "",
             rule.description or "_No description._",
         ]
@@ -192,8 +206,7 @@ def rules_json(rules: list[DocumentedRule]) -> str:
             "description": d.rule.description,
             "remediation": d.rule.remediation,
             "references": list(d.rule.references),
-            "reported_by": d.reported_by,
-            "module": d.module,
+            "reported_by": list(d.reported_by),
             "help_uri": rule_help_uri(d.rule),
         }
         for d in rules
