@@ -1,0 +1,581 @@
+"""Who calls what with what: the data-flow half of the pickle machine.
+
+The opcode layer (`machine`) hands every import, call, BUILD and container mutation to
+this layer, which
+
+- classifies each import through `policy.classify` (with a per-run cache);
+- resolves callables computed at load time: ``getattr(x, 'name')``, ``import_module``,
+  ``sys.modules[...]``, ``operator.attrgetter``/``methodcaller``, ``functools.partial``,
+  names assembled from strings for ``STACK_GLOBAL`` and attributes poisoned by ``BUILD``;
+- rates each call by the worst callable it touches (callee, arguments, nested calls) and
+  remembers which riskier call contains it, so a finding shows the whole chain once;
+- analyses bytes that are themselves pickles (recursively, depth-limited);
+- turns all that into findings when the run ends (`finish`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from modelward.findings import Finding, Severity
+from modelward.pickle_analysis.policy import Classification, Verdict, classify
+from modelward.pickle_analysis.rules import (
+    ATTRIBUTE_POISONING,
+    DANGEROUS_GLOBAL,
+    NESTED_PICKLE,
+    PICKLE_RESOURCE_LIMIT,
+    REFLECTIVE_CALL,
+    UNKNOWN_GLOBAL,
+)
+from modelward.pickle_analysis.symbols import (
+    Blob,
+    Call,
+    DictSym,
+    Global,
+    ListSym,
+    Opaque,
+    Persistent,
+    Value,
+    render,
+)
+
+if TYPE_CHECKING:
+    from modelward.pickle_analysis.machine import Machine
+    from modelward.scanners.base import Artifact
+
+__all__ = ["DataFlow", "ImportRecord"]
+
+CRITICAL: Final = int(Severity.CRITICAL)
+HIGH: Final = int(Severity.HIGH)
+MEDIUM: Final = int(Severity.MEDIUM)
+
+GETATTRS: Final = frozenset({"builtins.getattr", "__builtin__.getattr", "operator.attrgetter.__call__"})
+IMPORTERS: Final = frozenset({
+    "importlib.import_module", "builtins.__import__", "importlib.__import__",
+    "importlib._bootstrap._gcd_import", "pkgutil.resolve_name",
+})
+GETITEMS: Final = frozenset({
+    "operator.getitem", "_operator.getitem", "builtins.dict.get", "builtins.dict.__getitem__",
+})
+ATTRGETTERS: Final = frozenset({"operator.attrgetter", "_operator.attrgetter"})
+METHODCALLERS: Final = frozenset({"operator.methodcaller", "_operator.methodcaller"})
+PARTIALS: Final = frozenset({"functools.partial", "_functools.partial", "functools.partialmethod"})
+#: Callables that deserialize their argument: bytes handed to them are analysed as pickles.
+LOADERS: Final = frozenset({
+    "pickle.loads", "pickle.load", "_pickle.loads", "_pickle.load", "pickle._loads",
+    "pickle._load", "cPickle.loads", "dill.loads", "dill.load", "dill._dill.loads",
+    "cloudpickle.loads", "joblib.load", "torch.load", "torch.serialization.load",
+    "numpy.load", "numpy.loads", "numpy.core.multiarray.loads", "pandas.read_pickle",
+    "marshal.loads", "yaml.load", "yaml.unsafe_load", "io.BytesIO", "_io.BytesIO",
+    "shelve.open", "copyreg._reconstructor",
+})
+#: Pure string transforms a payload may use to assemble names; evaluated on constants.
+_STR_FUNCS: Final = frozenset({
+    "codecs.decode", "_codecs.decode", "codecs.encode", "_codecs.encode", "base64.b64decode",
+    "binascii.unhexlify", "binascii.a2b_hex", "builtins.bytes.fromhex", "operator.add",
+    "_operator.add", "operator.concat", "_operator.concat", "builtins.str", "builtins.str.join",
+    "builtins.bytes.decode", "builtins.str.lower", "builtins.str.upper", "builtins.str.strip",
+})
+_SAFE_CODECS: Final = frozenset({
+    "rot13", "rot_13", "base64", "base_64", "base64_codec", "hex", "hex_codec", "utf-8",
+    "utf8", "latin-1", "latin1", "ascii",
+})
+#: Nodes visited when rating one call, and nesting of pickles analysed inside pickles.
+WALK_BUDGET: Final = 256
+MAX_NESTED_PICKLES: Final = 4
+#: Findings of one rule for one callable before the rest are only counted.
+MAX_REPEATS: Final = 20
+
+
+@dataclass(slots=True)
+class ImportRecord:
+    """One import the pickle performs, and what the policy says about it."""
+
+    module: str
+    name: str
+    offset: int
+    opcode: str
+    verdict: Verdict = Verdict.UNKNOWN
+    capability: str | None = None
+    reason: str = ""
+    via: Call | None = None
+    covered: bool = False
+    computed: bool = False
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.module}.{self.name}" if self.name else self.module
+
+
+def _severity(verdict: Verdict) -> int:
+    return CRITICAL if verdict is Verdict.DANGEROUS else (MEDIUM if verdict is Verdict.UNKNOWN else 0)
+
+
+class DataFlow:
+    """Mixin of `Machine`: imports, calls and their findings."""
+
+    data: memoryview
+    end: int
+    op_pos: int
+    ops: int
+    result: Value
+
+    def __init__(self, artifact: Artifact, nesting: int) -> None:
+        self.artifact = artifact
+        self.nesting = nesting
+        self.records: list[ImportRecord] = []
+        self.events: list[Call] = []
+        self.findings: list[Finding] = []
+        self.poisoned: dict[str, Value] = {}
+        self._classes: dict[tuple[str, str], Classification] = {}
+        self._nested_done: set[int] = set()
+        self.saw_joblib = False
+        self.limit_hit: str | None = None
+        self.ops = 0
+        self.result = None
+
+    def spawn(self, start: int, end: int | None, artifact: Artifact | None = None) -> Machine:
+        raise NotImplementedError  # provided by Machine
+
+    def add(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+    # ----------------------------------------------------------------- imports
+
+    def classify(self, module: str, name: str) -> Classification:
+        key = (module, name)
+        found = self._classes.get(key)
+        if found is None:
+            found = classify(module, name or "*", self.artifact.policy)
+            self._classes[key] = found
+        return found
+
+    def add_record(self, record: ImportRecord, via: Call | None = None,
+                   is_module: bool = False) -> Global:
+        if record.reason == "":
+            cls = self.classify(record.module, record.name)
+            record.verdict, record.capability, record.reason = cls.verdict, cls.capability, cls.reason
+        record.via = via
+        self.records.append(record)
+        return Global(record.dotted, record.offset, len(self.records) - 1, via, is_module)
+
+    def imported(self, module: str, name: str, opcode: str, via: Call | None = None) -> Value:
+        """The value an import yields: a `Global`, or what BUILD poisoned that name with."""
+        dotted = f"{module}.{name}"
+        glob = self.add_record(ImportRecord(module, name, self.op_pos, opcode,
+                                            computed=via is not None), via)
+        if dotted in self.poisoned:
+            self.records[glob.record].covered = True
+            return self.poisoned[dotted]
+        return glob
+
+    def derived(self, base: Global, attr: str, via: Call) -> Global:
+        """``getattr(base, attr)`` when `base` is an import or a module."""
+        rec = self.records[base.record]
+        if base.is_module:
+            module, name = base.dotted, attr
+        else:
+            module, name = rec.module, f"{rec.name}.{attr}" if rec.name else attr
+        return self.add_record(ImportRecord(module, name, self.op_pos, "getattr", computed=True), via)
+
+    def module(self, dotted: str, via: Call) -> Global:
+        return self.add_record(ImportRecord(dotted, "", self.op_pos, "import", computed=True),
+                               via, is_module=True)
+
+    def stack_global(self, module: Value, name: Value) -> Value:
+        mod_s, name_s = self.const_str(module), self.const_str(name)
+        if mod_s is not None and name_s is not None:
+            return self.imported(mod_s, name_s, "STACK_GLOBAL")
+        mod_e, name_e = self.eval_str(module), self.eval_str(name)
+        if isinstance(mod_e, str) and isinstance(name_e, str):
+            via = Call("call", Opaque("STACK_GLOBAL"), (module, name), self.op_pos)
+            return self.imported(mod_e, name_e, "STACK_GLOBAL", via=via)
+        if isinstance(module, (bytes, Blob, int, float, tuple, DictSym, ListSym)) or module is None \
+                or isinstance(name, (bytes, Blob, int, float, tuple, DictSym, ListSym)) or name is None:
+            from modelward.pickle_analysis.machine import Malformed
+
+            raise Malformed("STACK_GLOBAL requires str")
+        via = Call("call", Opaque("STACK_GLOBAL"), (module, name), self.op_pos)
+        record = ImportRecord("<computed>", render(via), self.op_pos, "STACK_GLOBAL",
+                              Verdict.UNKNOWN, None, "import name computed at load time",
+                              computed=True)
+        return self.add_record(record, via)
+
+    # ----------------------------------------------------------------- constants
+
+    def const_str(self, value: Value) -> str | None:
+        if type(value) is str:
+            return value
+        if isinstance(value, Blob) and value.kind == "str":
+            if value.full is not None and isinstance(value.full, str):
+                return value.full
+            if value.start is not None and value.length <= 65536:
+                return str(self.data[value.start : value.start + value.length], "utf-8", "replace")
+        return None
+
+    def eval_str(self, value: Value, depth: int = 0) -> str | bytes | None:
+        """Evaluate a string computed by pure string functions on constants, if possible."""
+        if isinstance(value, (str, bytes)):
+            return value
+        s = self.const_str(value)
+        if s is not None:
+            return s
+        if depth > 6 or not isinstance(value, Call) or value.kind != "call":
+            return None
+        func = value.func
+        if not isinstance(func, Global) or func.via is not None or func.dotted not in _STR_FUNCS:
+            return None
+        if not isinstance(value.args, tuple):
+            return None
+        args = [self.eval_str(a, depth + 1) for a in value.args]
+        if any(a is None for a in args):
+            if func.dotted == "builtins.str.join" and len(value.args) == 2:
+                items = value.args[1]
+                parts = items.items if isinstance(items, ListSym) else items
+                if isinstance(parts, (list, tuple)) and isinstance(args[0], str):
+                    strs = [self.eval_str(p, depth + 1) for p in parts]
+                    if all(isinstance(p, str) for p in strs):
+                        return args[0].join(strs)  # type: ignore[arg-type]
+            return None
+        try:
+            out = _apply_str_func(func.dotted, args)  # type: ignore[arg-type]
+        except (ValueError, TypeError, LookupError, binascii.Error):
+            return None
+        return out if out is None or len(out) <= 65536 else None
+
+    # ----------------------------------------------------------------- calls
+
+    def call(self, kind: str, func: Value, args: Value, kwargs: Value = None) -> Value:
+        """A call the unpickler makes; returns the symbol it pushes."""
+        if not isinstance(func, (Global, Call, Persistent, Opaque)):
+            from modelward.pickle_analysis.machine import Malformed
+
+            raise Malformed(f"call of a non-callable {render(func, 60)}")
+        call = Call(kind, func, args, self.op_pos, kwargs)
+        result = self._result_of(call)
+        self.assess(call)
+        return result
+
+    def method_call(self, target: Value, method: str, args: tuple[Value, ...]) -> None:
+        """APPEND/SETITEM/ADDITEMS on something that is not a plain container."""
+        if not isinstance(target, (Global, Call, Persistent, Opaque)):
+            from modelward.pickle_analysis.machine import Malformed
+
+            raise Malformed(f"{method} on {render(target, 60)}")
+        call = Call(method, target, args, self.op_pos)
+        if isinstance(target, Global):
+            call.resolved = f"{target.dotted}.{method}"
+        self.assess(call)
+
+    def build(self, inst: Value, state: Value) -> None:
+        """BUILD: ``inst.__setstate__(state)`` or ``inst.__dict__.update(state)``."""
+        call = Call("build", inst, (state,), self.op_pos)
+        if isinstance(inst, Call):
+            inst.state = state
+        if isinstance(inst, Global):
+            self._poison(inst, state, call)
+            return
+        if isinstance(inst, (Call, Persistent, Opaque)):
+            self.assess(call)
+
+    def _poison(self, target: Global, state: Value, call: Call) -> None:
+        names: list[str] = []
+        for part in (state if isinstance(state, tuple) and len(state) == 2 else (state,)):
+            if isinstance(part, DictSym):
+                for key, value in part.items:
+                    if isinstance(key, str):
+                        names.append(key)
+                        self.poisoned[f"{target.dotted}.{key}"] = value
+        self.assess(call)
+        call.risk = max(call.risk, HIGH)
+        call.resolved = "poison:" + ", ".join(names[:8])
+        if call not in self.events:
+            self.events.append(call)
+
+    def _result_of(self, call: Call) -> Value:
+        func, args = call.func, call.args
+        if call.kind != "call" or not isinstance(args, tuple):
+            return call
+        if isinstance(func, Call) and isinstance(func.func, Global) and isinstance(func.args, tuple):
+            inner = func.func.dotted
+            if inner in ATTRGETTERS and len(args) == 1 and isinstance(args[0], Global):
+                name = self.const_str(func.args[0]) if func.args else None
+                if name:
+                    result: Global = args[0]
+                    for part in name.split("."):
+                        result = self.derived(result, part, call)
+                    return result
+            return call
+        if not isinstance(func, Global):
+            return call
+        dotted = func.dotted
+        if dotted in GETATTRS and len(args) >= 2 and isinstance(args[0], Global):
+            name = self.const_str(args[1])
+            if name:
+                return self.derived(args[0], name, call)
+        elif dotted in IMPORTERS and args:
+            name = self.const_str(args[0])
+            if name:
+                return self.module(name.replace(":", "."), call)
+        elif dotted in GETITEMS and len(args) >= 2 and isinstance(args[0], Global) \
+                and args[0].dotted == "sys.modules":
+            name = self.const_str(args[1])
+            if name:
+                return self.module(name, call)
+        return call
+
+    def _callee(self, func: Value, args: Value) -> tuple[Global | None, bool]:
+        """The callable a call really runs, and whether it was computed at load time."""
+        if isinstance(func, Global):
+            return func, func.via is not None
+        if isinstance(func, Call) and func.kind == "call" and isinstance(func.func, Global) \
+                and isinstance(func.args, tuple) and func.args:
+            inner = func.func.dotted
+            if inner in PARTIALS:
+                target, _ = self._callee(func.args[0], ())
+                return target, True
+            if inner in METHODCALLERS and isinstance(args, tuple) and args \
+                    and isinstance(args[0], Global):
+                name = self.const_str(func.args[0])
+                if name:
+                    return self.derived(args[0], name, func), True
+        return None, True
+
+    def assess(self, call: Call) -> None:
+        """Rate a call by the worst callable it touches; queue it when it matters."""
+        records: set[int] = set()
+        inner: list[Call] = []
+        blobs: list[Value] = []
+        self._walk((call.func, call.args, call.kwargs), records, inner, blobs)
+        risk = max((_severity(self.records[r].verdict) for r in records), default=0)
+        if any(self.records[r].computed for r in records):
+            risk = max(risk, HIGH)
+        if call.kind in ("call", "new"):
+            callee, computed = self._callee(call.func, call.args)
+            if callee is None:
+                risk = max(risk, HIGH)
+            elif computed:
+                call.resolved = callee.dotted
+                rec = self.records[callee.record]
+                risk = max(risk, CRITICAL if rec.verdict is Verdict.DANGEROUS else HIGH)
+            loader = callee is not None and callee.dotted in LOADERS
+        else:
+            loader = False
+        if (loader or risk >= HIGH) and self.nesting < MAX_NESTED_PICKLES:
+            for value in blobs:
+                if self._nested(call, value, force=loader):
+                    risk = max(risk, HIGH)
+        call.risk = risk
+        if risk:
+            self.events.append(call)
+            for child in inner:
+                if child is not call and child.risk and child.outer is None:
+                    child.outer = call
+
+    def _walk(self, roots: tuple[Value, ...], records: set[int], calls: list[Call],
+              blobs: list[Value]) -> None:
+        todo: list[Value] = list(roots)
+        seen: set[int] = set()
+        budget = WALK_BUDGET
+        while todo and budget > 0:
+            value = todo.pop()
+            budget -= 1
+            if value is None or isinstance(value, (bool, int, float, str)):
+                continue
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            if isinstance(value, Global):
+                if self.records[value.record].verdict is not Verdict.SAFE \
+                        or self.records[value.record].computed:
+                    records.add(value.record)
+                if value.via is not None:
+                    todo.append(value.via)
+            elif isinstance(value, Call):
+                calls.append(value)
+                todo.extend((value.func, value.args, value.kwargs))
+            elif isinstance(value, tuple):
+                todo.extend(value)
+            elif isinstance(value, ListSym):
+                todo.extend(value.items)
+            elif isinstance(value, DictSym):
+                for k, v in value.items:
+                    todo.append(k)
+                    todo.append(v)
+            elif isinstance(value, Persistent):
+                todo.append(value.pid)
+            elif isinstance(value, (bytes, Blob)):
+                blobs.append(value)
+
+    def is_computed(self, value: Value) -> bool:
+        records: set[int] = set()
+        calls: list[Call] = []
+        self._walk((value,), records, calls, [])
+        return bool(calls) or any(
+            self.records[r].verdict is not Verdict.SAFE for r in records)
+
+    # ----------------------------------------------------------------- nested pickles
+
+    def _nested(self, call: Call, value: Value, force: bool) -> bool:
+        from modelward.pickle_analysis.sniff import looks_like_pickle
+
+        if isinstance(value, Blob):
+            key = value.start if value.start is not None else id(value)
+            head = value.head if isinstance(value.head, bytes) else value.head.encode("latin-1", "replace")
+        else:
+            assert isinstance(value, bytes)
+            key, head = id(value), value
+        if key in self._nested_done or not (value_is_pickle := looks_like_pickle(head)):
+            return False
+        del force  # any pickle-looking payload in a risky call is analysed
+        self._nested_done.add(key)
+        limits = self.artifact.limits
+        if isinstance(value, Blob) and value.start is not None:
+            if value.length > limits.max_member_bytes:
+                self.add(self.artifact.finding(
+                    PICKLE_RESOURCE_LIMIT, f"nested pickle of {value.length} bytes not analysed",
+                    offset=value.start))
+                return value_is_pickle
+            sub = self.spawn(value.start, value.start + value.length)
+        else:
+            raw = value.full if isinstance(value, Blob) else value
+            if raw is None:
+                return False
+            payload = raw.encode("latin-1", "replace") if isinstance(raw, str) else raw
+            from modelward.scanners.base import Artifact
+
+            child = Artifact(payload, path=self.artifact.path,
+                             members=(*self.artifact.members, f"<pickle@{call.offset}>"),
+                             depth=self.artifact.depth, context=self.artifact.context)
+            sub = self.spawn(0, None, child)
+        sub.run()
+        where = f"nested pickle passed to {render(call, 160)} at byte {call.offset}"
+        worst = max((f.severity for f in sub.findings), default=Severity.INFO)
+        for finding in sub.findings:
+            self.add(Finding(finding.rule, finding.severity, f"{where}: {finding.message}",
+                             finding.location, finding.evidence, finding.remediation,
+                             (*finding.details, ("nested_in", str(call.offset)))))
+        self.add(self.artifact.finding(
+            NESTED_PICKLE, f"a pickle is hidden in data handed to {render(call.func, 80)}; "
+            f"it was analysed too (worst finding inside: {worst.label})",
+            severity=max(Severity.HIGH, worst), offset=call.offset,
+            evidence=render(call)))
+        return True
+
+    # ----------------------------------------------------------------- findings
+
+    def finish(self) -> None:
+        """Turn queued calls and uncovered imports into findings."""
+        counts: dict[tuple[str, str], int] = {}
+        unknown_done: set[str] = set()
+        for call in self.events:
+            outer = call.outer
+            while outer is not None and outer.risk < call.risk:
+                outer = outer.outer
+            if outer is not None:
+                continue
+            self._call_finding(call, counts, unknown_done)
+        for rec in self.records:
+            if rec.covered or rec.verdict is Verdict.SAFE and not rec.computed:
+                continue
+            if rec.verdict is Verdict.DANGEROUS:
+                self._emit(DANGEROUS_GLOBAL, counts, rec.dotted, Severity.CRITICAL,
+                           f"imports {rec.dotted} ({rec.capability or 'dangerous'}): {rec.reason}",
+                           rec.offset, render(rec.via) if rec.via else rec.dotted)
+            elif rec.computed:
+                self._emit(REFLECTIVE_CALL, counts, rec.dotted, Severity.HIGH,
+                           f"obtains {rec.dotted} at load time through {rec.opcode}",
+                           rec.offset, render(rec.via) if rec.via else rec.dotted)
+            elif rec.dotted not in unknown_done:
+                unknown_done.add(rec.dotted)
+                self._emit(UNKNOWN_GLOBAL, counts, rec.dotted, Severity.MEDIUM,
+                           f"imports {rec.dotted}, which is not on the allowlist: {rec.reason}",
+                           rec.offset, rec.dotted)
+        self.findings.sort(key=lambda f: (f.location.offset or 0, f.rule.id))
+
+    def _call_finding(self, call: Call, counts: dict[tuple[str, str], int],
+                      unknown_done: set[str]) -> None:
+        records: set[int] = set()
+        self._walk((call.func, call.args, call.kwargs), records, [], [])
+        recs = [self.records[r] for r in sorted(records)]
+        for rec in recs:
+            rec.covered = True
+        evidence = render(call)
+        dangerous = [r for r in recs if r.verdict is Verdict.DANGEROUS]
+        if call.kind == "build" and isinstance(call.func, Global):
+            severity = Severity.CRITICAL if dangerous else Severity.HIGH
+            self._emit(ATTRIBUTE_POISONING, counts, call.func.dotted, severity,
+                       f"BUILD overwrites attributes of {call.func.dotted} "
+                       f"({call.resolved or ''}) in the loading process", call.offset, evidence)
+            return
+        if call.resolved and call.kind in ("call", "new") and call.risk >= HIGH:
+            rec = next((r for r in reversed(self.records) if r.dotted == call.resolved), None)
+            what = f"{call.resolved} ({rec.capability})" if rec and rec.capability else call.resolved
+            self._emit(REFLECTIVE_CALL, counts, call.resolved, Severity(call.risk),
+                       f"calls {what}, obtained at load time through data flow", call.offset,
+                       evidence)
+            return
+        if dangerous:
+            names = ", ".join(dict.fromkeys(r.dotted for r in dangerous))
+            caps = ", ".join(dict.fromkeys(r.capability or "dangerous" for r in dangerous))
+            self._emit(DANGEROUS_GLOBAL, counts, names, Severity.CRITICAL,
+                       f"runs {names} ({caps}) while loading: {dangerous[0].reason}",
+                       call.offset, evidence)
+            return
+        if call.risk >= HIGH:
+            self._emit(REFLECTIVE_CALL, counts, "<dynamic>", Severity.HIGH,
+                       "calls a callable computed at load time that cannot be resolved statically",
+                       call.offset, evidence)
+            return
+        for rec in recs:
+            if rec.verdict is Verdict.UNKNOWN and rec.dotted not in unknown_done:
+                unknown_done.add(rec.dotted)
+                self._emit(UNKNOWN_GLOBAL, counts, rec.dotted, Severity.MEDIUM,
+                           f"calls {rec.dotted}, which is not on the allowlist (its constructor, "
+                           f"__reduce__ or __setstate__ runs with data from the file)",
+                           call.offset, evidence)
+
+    def _emit(self, rule: object, counts: dict[tuple[str, str], int], key: str,
+              severity: Severity, message: str, offset: int, evidence: str) -> None:
+        from modelward.findings import Rule
+
+        assert isinstance(rule, Rule)
+        n = counts.get((rule.id, key), 0) + 1
+        counts[(rule.id, key)] = n
+        if n > MAX_REPEATS:
+            return
+        self.add(self.artifact.finding(rule, message, offset=offset, evidence=evidence,
+                                       severity=severity))
+
+
+def _apply_str_func(dotted: str, args: list[str | bytes]) -> str | bytes | None:
+    short = dotted.rsplit(".", 1)[-1]
+    if short in ("decode", "encode") and dotted.split(".")[0] in ("codecs", "_codecs"):
+        enc = args[1] if len(args) > 1 else "utf-8"
+        if not isinstance(enc, str) or enc.lower() not in _SAFE_CODECS:
+            return None
+        fn = codecs.decode if short == "decode" else codecs.encode
+        return fn(args[0], enc)  # type: ignore[no-any-return]
+    if dotted == "base64.b64decode":
+        return base64.b64decode(args[0])
+    if dotted in ("binascii.unhexlify", "binascii.a2b_hex"):
+        return binascii.unhexlify(args[0])
+    if dotted == "builtins.bytes.fromhex" and isinstance(args[0], str):
+        return bytes.fromhex(args[0])
+    if short in ("add", "concat") and len(args) == 2 and type(args[0]) is type(args[1]):
+        return args[0] + args[1]  # type: ignore[operator]
+    if dotted == "builtins.str" and len(args) == 1:
+        return args[0] if isinstance(args[0], str) else None
+    if dotted == "builtins.bytes.decode" and isinstance(args[0], bytes):
+        enc = args[1] if len(args) > 1 else "utf-8"
+        if isinstance(enc, str) and enc.lower() in _SAFE_CODECS:
+            return args[0].decode(enc)
+        return None
+    if dotted in ("builtins.str.lower", "builtins.str.upper", "builtins.str.strip") and \
+            isinstance(args[0], str):
+        return getattr(args[0], short)()  # type: ignore[no-any-return]
+    return None

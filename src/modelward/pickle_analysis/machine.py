@@ -1,0 +1,769 @@
+"""The symbolic pickle VM: every opcode of protocols 0-5, run on symbols, never on objects.
+
+It keeps the stack, the mark stack (CPython's ``metastack``) and the memo exactly as
+``pickle._Unpickler`` does (Lib/pickle.py), so it sees the same opcode stream and the
+same data flow as a real load, but it imports nothing and calls nothing: imports become
+`Global` symbols, calls become `Call` symbols handed to the data-flow layer
+(`modelward.pickle_analysis.dataflow`), and big payloads are skipped by length, never
+copied. The loop is a 256-entry dispatch table of bound methods that take and return a
+byte offset, so an opcode costs one index, one call and nothing else.
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+import codecs
+import copyreg
+from dataclasses import replace
+from struct import error as StructError
+from struct import unpack_from
+from typing import TYPE_CHECKING, Callable, Final
+
+from modelward.errors import ResourceLimitError
+from modelward.pickle_analysis import joblib as joblib_arrays
+from modelward.pickle_analysis.dataflow import DataFlow, ImportRecord
+from modelward.pickle_analysis.rules import (
+    MALFORMED_PICKLE,
+    PICKLE_RESOURCE_LIMIT,
+    SUSPICIOUS_PERSISTENT_ID,
+    UNREGISTERED_EXTENSION,
+)
+from modelward.pickle_analysis.symbols import (
+    HEAD,
+    SMALL,
+    Blob,
+    Call,
+    DictSym,
+    Global,
+    ListSym,
+    Opaque,
+    Persistent,
+    SetSym,
+    Value,
+    render,
+    to_plain,
+)
+from modelward.policy import Limits, Policy
+
+if TYPE_CHECKING:
+    from modelward.scanners.base import Artifact
+
+__all__ = ["Machine", "Malformed"]
+
+HIGHEST_PROTOCOL: Final = 5
+#: Opcodes between deadline / memory checks.
+CHECK_EVERY: Final = 1 << 14
+#: Stack plus memo entries the machine keeps alive before giving up (memory bound).
+MAX_LIVE: Final = 4_000_000
+#: Longest protocol-0 text argument decoded whole; longer ones keep a prefix only.
+MAX_TEXT_LINE: Final = 1 << 20
+#: Fixed argument sizes, to tell a truncated argument from a stack underflow.
+_FIXED_ARG: Final = {
+    ord("J"): 4, ord("K"): 1, ord("M"): 2, ord("G"): 8, ord("h"): 1, ord("j"): 4, ord("q"): 1,
+    ord("r"): 4, 0x82: 1, 0x83: 2, 0x84: 4, 0x80: 1, 0x95: 8, 0x8A: 1, 0x8B: 4, ord("T"): 4,
+    ord("U"): 1, ord("B"): 4, ord("C"): 1, 0x8E: 8, 0x96: 8, 0x8C: 1, ord("X"): 4, 0x8D: 8,
+}
+
+
+class Malformed(Exception):
+    """The stream breaks the VM's rules here; a real loader raises at this opcode."""
+
+
+class Halt(Exception):
+    """Stop executing without a further finding (already reported)."""
+
+
+class Stopped(Exception):
+    """STOP was reached."""
+
+
+class Machine(DataFlow):
+    """One run of the VM over ``artifact.data[start:end]``.
+
+    Args:
+        artifact: the bytes and where they live.
+        start: offset of the first opcode.
+        end: offset the stream may not read past (``None``: end of data).
+        nesting: how many pickles this one is nested in (for depth limits).
+    """
+
+    def __init__(self, artifact: Artifact, start: int, end: int | None, nesting: int = 0) -> None:
+        total = len(artifact.data)
+        self.end = total if end is None else max(0, min(end, total))
+        self.data = artifact.data[: self.end]
+        self.start = start
+        self.pos = start
+        self.op_pos = start
+        self.stack: list[Value] = []
+        self.metastack: list[list[Value]] = []
+        self.memo: dict[int, Value] = {}
+        self.proto = 0
+        self.protocol: int | None = None
+        self.complete = False
+        self.truncated = False
+        self.extra_imports: list[str] = []
+        self.persistent_ids: list[object] = []
+        self.limits: Limits = artifact.limits
+        self.policy: Policy = artifact.policy
+        self.table = self._build_table()
+        self.joblib = True
+        DataFlow.__init__(self, artifact, nesting)
+
+    # ----------------------------------------------------------------- driver
+
+    def run(self) -> None:
+        """Execute until STOP, the end of data, a malformed opcode or a budget."""
+        data = self.data
+        table = self.table
+        pos = self.pos
+        ops = 0
+        max_ops = self.limits.max_pickle_ops
+        try:
+            try:
+                while True:
+                    self.op_pos = pos
+                    pos = table[data[pos]](pos + 1)
+                    ops += 1
+                    if not ops & (CHECK_EVERY - 1):
+                        self._checkpoint(ops, max_ops)
+            finally:
+                self.ops = ops
+        except Stopped as stop:
+            self.complete = True
+            self.pos = int(stop.args[0])
+        except Malformed as err:
+            self.pos = self.op_pos
+            self._malformed(str(err))
+        except IndexError:
+            self.pos = self.op_pos
+            self._malformed(self._index_error_text())
+        except StructError:
+            self.pos = self.op_pos
+            self._malformed(f"truncated argument of {self._opname()}")
+        except (ValueError, OverflowError) as err:
+            self.pos = self.op_pos
+            self._malformed(f"bad argument of {self._opname()}: {str(err)[:120]}")
+        except RecursionError:
+            self.pos = self.op_pos
+            self._limit("structure nested too deeply to analyse")
+        except ResourceLimitError as err:
+            self.pos = self.op_pos
+            self._limit(err.message)
+        except Halt:
+            self.pos = self.op_pos
+        self.finish()
+
+    def _checkpoint(self, ops: int, max_ops: int) -> None:
+        if ops >= max_ops:
+            raise ResourceLimitError(f"more than {max_ops} opcodes")
+        if len(self.stack) + len(self.memo) > MAX_LIVE:
+            raise ResourceLimitError(f"more than {MAX_LIVE} live values on the stack and memo")
+        self.artifact.check_deadline()
+
+    def _opname(self) -> str:
+        if self.op_pos >= self.end:
+            return "end of data"
+        code = self.data[self.op_pos]
+        return _NAMES.get(code, f"opcode {code:#04x}")
+
+    def _index_error_text(self) -> str:
+        if self.op_pos >= self.end:
+            return "truncated pickle: data ends before STOP"
+        code = self.data[self.op_pos]
+        if self.op_pos + 1 + _FIXED_ARG.get(code, 0) > self.end:
+            return f"truncated argument of {self._opname()}"
+        return f"stack underflow or missing MARK at {self._opname()}"
+
+    def _malformed(self, message: str) -> None:
+        self.truncated = message.startswith("truncated")
+        self.add(self.artifact.finding(
+            MALFORMED_PICKLE, f"malformed pickle: {message}; a loader fails here after running "
+            "the opcodes before it", offset=self.op_pos,
+            evidence=f"{self._opname()} at byte {self.op_pos}",
+        ))
+
+    def _limit(self, message: str) -> None:
+        self.limit_hit = message
+        self.add(self.artifact.finding(
+            PICKLE_RESOURCE_LIMIT, f"pickle analysis stopped: {message}", offset=self.op_pos))
+
+    # ----------------------------------------------------------------- helpers
+
+    def _pop_mark(self) -> list[Value]:
+        items = self.stack
+        if not self.metastack:
+            raise Malformed(f"{self._opname()} without a MARK")
+        self.stack = self.metastack.pop()
+        return items
+
+    def _line(self, pos: int) -> tuple[bytes, int, int]:
+        """The text line at `pos`: (up to MAX_TEXT_LINE bytes of it, its length, next pos)."""
+        data = self.data
+        step = 128
+        i = pos
+        end = self.end
+        while i < end:
+            chunk = bytes(data[i : i + step])
+            j = chunk.find(b"\n")
+            if j >= 0:
+                nl = i + j
+                length = nl - pos
+                keep = bytes(data[pos : pos + min(length, MAX_TEXT_LINE)])
+                return keep, length, nl + 1
+            i += len(chunk)
+            step = min(step * 4, 1 << 20)
+        raise Malformed(f"truncated pickle: {self._opname()} line has no newline")
+
+    def _small_line(self, pos: int) -> tuple[bytes, int]:
+        line, length, pos = self._line(pos)
+        if length > len(line):
+            raise Malformed(f"{self._opname()} argument longer than {MAX_TEXT_LINE} bytes")
+        return line, pos
+
+    def _span(self, pos: int, length: int) -> int:
+        end = pos + length
+        if length < 0 or end > self.end:
+            raise Malformed(f"truncated pickle: {self._opname()} needs {length} bytes, "
+                            f"{max(0, self.end - pos)} left")
+        return end
+
+    def _push_bytes(self, pos: int, length: int, kind: str) -> int:
+        end = self._span(pos, length)
+        if length <= SMALL:
+            self.stack.append(bytes(self.data[pos:end]))
+        else:
+            self.stack.append(Blob(kind, bytes(self.data[pos : pos + HEAD]), length, pos))
+        return end
+
+    def _push_utf8(self, pos: int, length: int) -> int:
+        end = self._span(pos, length)
+        if length <= SMALL:
+            self.stack.append(str(self.data[pos:end], "utf-8", "surrogatepass"))
+        else:
+            head = bytes(self.data[pos : pos + HEAD]).decode("utf-8", "ignore")
+            self.stack.append(Blob("str", head, length, pos))
+        return end
+
+    def _push_text(self, value: str | bytes, complete: bool) -> None:
+        if len(value) <= SMALL and complete:
+            self.stack.append(value)
+        else:
+            kind = "str" if isinstance(value, str) else "bytes"
+            self.stack.append(Blob(kind, value[:HEAD], len(value), None, value if complete else None))
+
+    def _memo_get(self, index: int) -> None:
+        try:
+            self.stack.append(self.memo[index])
+        except KeyError:
+            raise Malformed(f"memo value not found at index {index}") from None
+
+    def _put(self, index: int) -> None:
+        if index < 0:
+            raise Malformed("negative PUT argument")
+        self.memo[index] = self.stack[-1]
+
+    # ----------------------------------------------------------------- opcodes
+
+    def op_proto(self, pos: int) -> int:
+        proto = self.data[pos]
+        if proto > HIGHEST_PROTOCOL:
+            raise Malformed(f"unsupported pickle protocol: {proto}")
+        self.proto = proto
+        if self.protocol is None:
+            self.protocol = proto
+        return pos + 1
+
+    def op_frame(self, pos: int) -> int:
+        (size,) = unpack_from("<Q", self.data, pos)
+        pos += 8
+        if pos + size > self.end:
+            # CPython's C unpickler reads the whole frame up front and fails here.
+            raise Malformed(f"FRAME of {size} bytes runs past the end of data")
+        return pos
+
+    def op_stop(self, pos: int) -> int:
+        self.result = self.stack.pop()
+        raise Stopped(pos)
+
+    def op_mark(self, pos: int) -> int:
+        self.metastack.append(self.stack)
+        self.stack = []
+        if len(self.metastack) > self.limits.max_pickle_depth:
+            raise ResourceLimitError(f"more than {self.limits.max_pickle_depth} nested MARKs")
+        return pos
+
+    def op_pop(self, pos: int) -> int:
+        if self.stack:
+            del self.stack[-1]
+        else:
+            self._pop_mark()
+        return pos
+
+    def op_pop_mark(self, pos: int) -> int:
+        self._pop_mark()
+        return pos
+
+    def op_dup(self, pos: int) -> int:
+        self.stack.append(self.stack[-1])
+        return pos
+
+    def op_none(self, pos: int) -> int:
+        self.stack.append(None)
+        return pos
+
+    def op_true(self, pos: int) -> int:
+        self.stack.append(True)
+        return pos
+
+    def op_false(self, pos: int) -> int:
+        self.stack.append(False)
+        return pos
+
+    def op_int(self, pos: int) -> int:
+        line, pos = self._small_line(pos)
+        if line == b"00":
+            self.stack.append(False)
+        elif line == b"01":
+            self.stack.append(True)
+        else:
+            self.stack.append(int(line, 0))
+        return pos
+
+    def op_binint(self, pos: int) -> int:
+        self.stack.append(unpack_from("<i", self.data, pos)[0])
+        return pos + 4
+
+    def op_binint1(self, pos: int) -> int:
+        self.stack.append(self.data[pos])
+        return pos + 1
+
+    def op_binint2(self, pos: int) -> int:
+        self.stack.append(unpack_from("<H", self.data, pos)[0])
+        return pos + 2
+
+    def op_long(self, pos: int) -> int:
+        line, pos = self._small_line(pos)
+        if line.endswith(b"L"):
+            line = line[:-1]
+        self.stack.append(int(line, 0))
+        return pos
+
+    def _push_long(self, pos: int, length: int) -> int:
+        end = self._span(pos, length)
+        if length <= 64:
+            self.stack.append(int.from_bytes(self.data[pos:end], "little", signed=True))
+        else:
+            self.stack.append(Opaque(f"int of {length} bytes"))
+        return end
+
+    def op_long1(self, pos: int) -> int:
+        return self._push_long(pos + 1, self.data[pos])
+
+    def op_long4(self, pos: int) -> int:
+        (length,) = unpack_from("<i", self.data, pos)
+        if length < 0:
+            raise Malformed("LONG pickle has negative byte count")
+        return self._push_long(pos + 4, length)
+
+    def op_float(self, pos: int) -> int:
+        line, pos = self._small_line(pos)
+        self.stack.append(float(line))
+        return pos
+
+    def op_binfloat(self, pos: int) -> int:
+        self.stack.append(unpack_from(">d", self.data, pos)[0])
+        return pos + 8
+
+    def op_string(self, pos: int) -> int:
+        line, length, pos = self._line(pos)
+        complete = length == len(line)
+        if complete and len(line) >= 2 and line[0] == line[-1] and line[:1] in (b"'", b'"'):
+            line = line[1:-1]
+        elif complete:
+            raise Malformed("the STRING opcode argument must be quoted")
+        else:
+            line = line[1:]
+        value = codecs.escape_decode(line)[0]  # type: ignore[attr-defined]
+        self._push_text(value.decode("latin-1"), complete)
+        return pos
+
+    def op_binstring(self, pos: int) -> int:
+        (length,) = unpack_from("<i", self.data, pos)
+        if length < 0:
+            raise Malformed("BINSTRING pickle has negative byte count")
+        return self._push_latin1(pos + 4, length)
+
+    def op_short_binstring(self, pos: int) -> int:
+        return self._push_latin1(pos + 1, self.data[pos])
+
+    def _push_latin1(self, pos: int, length: int) -> int:
+        end = self._span(pos, length)
+        if length <= SMALL:
+            self.stack.append(str(self.data[pos:end], "latin-1"))
+        else:
+            self.stack.append(Blob("str", bytes(self.data[pos : pos + HEAD]).decode("latin-1"),
+                                   length, pos))
+        return end
+
+    def op_unicode(self, pos: int) -> int:
+        line, length, pos = self._line(pos)
+        self._push_text(str(line, "raw-unicode-escape"), length == len(line))
+        return pos
+
+    def op_binunicode(self, pos: int) -> int:
+        return self._push_utf8(pos + 4, unpack_from("<I", self.data, pos)[0])
+
+    def op_binunicode8(self, pos: int) -> int:
+        return self._push_utf8(pos + 8, unpack_from("<Q", self.data, pos)[0])
+
+    def op_short_binunicode(self, pos: int) -> int:
+        return self._push_utf8(pos + 1, self.data[pos])
+
+    def op_binbytes(self, pos: int) -> int:
+        return self._push_bytes(pos + 4, unpack_from("<I", self.data, pos)[0], "bytes")
+
+    def op_binbytes8(self, pos: int) -> int:
+        return self._push_bytes(pos + 8, unpack_from("<Q", self.data, pos)[0], "bytes")
+
+    def op_short_binbytes(self, pos: int) -> int:
+        return self._push_bytes(pos + 1, self.data[pos], "bytes")
+
+    def op_bytearray8(self, pos: int) -> int:
+        return self._push_bytes(pos + 8, unpack_from("<Q", self.data, pos)[0], "bytearray")
+
+    def op_next_buffer(self, pos: int) -> int:
+        self.stack.append(Opaque("out-of-band buffer"))
+        return pos
+
+    def op_readonly_buffer(self, pos: int) -> int:
+        self.stack[-1]  # noqa: B018 - CPython reads the top of the stack (underflow check)
+        return pos
+
+    def op_empty_tuple(self, pos: int) -> int:
+        self.stack.append(())
+        return pos
+
+    def op_tuple(self, pos: int) -> int:
+        items = self._pop_mark()
+        self.stack.append(tuple(items))
+        return pos
+
+    def op_tuple1(self, pos: int) -> int:
+        self.stack[-1] = (self.stack[-1],)
+        return pos
+
+    def op_tuple2(self, pos: int) -> int:
+        stack = self.stack
+        if len(stack) < 2:
+            raise IndexError
+        stack[-2:] = [(stack[-2], stack[-1])]
+        return pos
+
+    def op_tuple3(self, pos: int) -> int:
+        stack = self.stack
+        if len(stack) < 3:
+            raise IndexError
+        stack[-3:] = [(stack[-3], stack[-2], stack[-1])]
+        return pos
+
+    def op_empty_list(self, pos: int) -> int:
+        self.stack.append(ListSym())
+        return pos
+
+    def op_list(self, pos: int) -> int:
+        items = self._pop_mark()
+        self.stack.append(ListSym(items))
+        return pos
+
+    def op_empty_dict(self, pos: int) -> int:
+        self.stack.append(DictSym())
+        return pos
+
+    def op_dict(self, pos: int) -> int:
+        items = self._pop_mark()
+        if len(items) % 2:
+            raise Malformed("odd number of items for DICT")
+        d = DictSym()
+        for i in range(0, len(items), 2):
+            d.set(items[i], items[i + 1])
+        self.stack.append(d)
+        return pos
+
+    def op_empty_set(self, pos: int) -> int:
+        self.stack.append(SetSym())
+        return pos
+
+    def op_frozenset(self, pos: int) -> int:
+        items = self._pop_mark()
+        self.stack.append(SetSym(items, frozen=True))
+        return pos
+
+    def op_append(self, pos: int) -> int:
+        value = self.stack.pop()
+        target = self.stack[-1]
+        if type(target) is ListSym:
+            target.extend([value])
+        else:
+            self.method_call(target, "append", (value,))
+        return pos
+
+    def op_appends(self, pos: int) -> int:
+        items = self._pop_mark()
+        target = self.stack[-1]
+        if type(target) is ListSym:
+            target.extend(items)
+        else:
+            self.method_call(target, "extend", tuple(items))
+        return pos
+
+    def op_setitem(self, pos: int) -> int:
+        value = self.stack.pop()
+        key = self.stack.pop()
+        target = self.stack[-1]
+        if type(target) is DictSym:
+            target.set(key, value)
+        else:
+            self.method_call(target, "__setitem__", (key, value))
+        return pos
+
+    def op_setitems(self, pos: int) -> int:
+        items = self._pop_mark()
+        target = self.stack[-1]
+        if len(items) % 2:
+            raise Malformed("odd number of items for SETITEMS")
+        if type(target) is DictSym:
+            for i in range(0, len(items), 2):
+                target.set(items[i], items[i + 1])
+        else:
+            self.method_call(target, "__setitem__", tuple(items))
+        return pos
+
+    def op_additems(self, pos: int) -> int:
+        items = self._pop_mark()
+        target = self.stack[-1]
+        if type(target) is SetSym and not target.frozen:
+            target.extend(items)
+        else:
+            self.method_call(target, "add", tuple(items))
+        return pos
+
+    def op_get(self, pos: int) -> int:
+        line, pos = self._small_line(pos)
+        self._memo_get(int(line))
+        return pos
+
+    def op_binget(self, pos: int) -> int:
+        self._memo_get(self.data[pos])
+        return pos + 1
+
+    def op_long_binget(self, pos: int) -> int:
+        self._memo_get(unpack_from("<I", self.data, pos)[0])
+        return pos + 4
+
+    def op_put(self, pos: int) -> int:
+        line, pos = self._small_line(pos)
+        self._put(int(line))
+        return pos
+
+    def op_binput(self, pos: int) -> int:
+        self._put(self.data[pos])
+        return pos + 1
+
+    def op_long_binput(self, pos: int) -> int:
+        self._put(unpack_from("<I", self.data, pos)[0])
+        return pos + 4
+
+    def op_memoize(self, pos: int) -> int:
+        memo = self.memo
+        memo[len(memo)] = self.stack[-1]
+        return pos
+
+    def _names(self, pos: int, encoding: str) -> tuple[str, str, int]:
+        module, pos = self._small_line(pos)
+        name, pos = self._small_line(pos)
+        return module.decode(encoding), name.decode(encoding), pos
+
+    def op_global(self, pos: int) -> int:
+        module, name, pos = self._names(pos, "utf-8")
+        self.stack.append(self.import_global(module, name, "GLOBAL"))
+        return pos
+
+    def op_stack_global(self, pos: int) -> int:
+        name = self.stack.pop()
+        module = self.stack.pop()
+        self.stack.append(self.stack_global(module, name))
+        return pos
+
+    def op_inst(self, pos: int) -> int:
+        module, name, pos = self._names(pos, "ascii")
+        klass = self.import_global(module, name, "INST")
+        args = tuple(self._pop_mark())
+        self.stack.append(self.call("call", klass, args))
+        return pos
+
+    def op_obj(self, pos: int) -> int:
+        args = self._pop_mark()
+        if not args:
+            raise Malformed("OBJ without a class")
+        self.stack.append(self.call("call", args[0], tuple(args[1:])))
+        return pos
+
+    def op_newobj(self, pos: int) -> int:
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        self.stack.append(self.call("new", cls, args))
+        return pos
+
+    def op_newobj_ex(self, pos: int) -> int:
+        kwargs = self.stack.pop()
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        self.stack.append(self.call("new", cls, args, kwargs))
+        return pos
+
+    def op_reduce(self, pos: int) -> int:
+        args = self.stack.pop()
+        self.stack[-1] = self.call("call", self.stack[-1], args)
+        return pos
+
+    def op_build(self, pos: int) -> int:
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        self.build(inst, state)
+        wrapper = joblib_arrays.wrapper_name(inst) if self.joblib else None
+        if wrapper is not None:
+            return self._joblib_array(pos, wrapper, state)
+        return pos
+
+    def _joblib_array(self, pos: int, wrapper: str, state: Value) -> int:
+        """Skip (or analyse) the array bytes joblib's unpickler reads right after BUILD."""
+        payload = joblib_arrays.inline_payload(wrapper, state)
+        if payload is None:
+            return pos
+        self.stack[-1] = Opaque(f"ndarray from {wrapper.rsplit('.', 1)[-1]}")
+        self.saw_joblib = True
+        if payload.error:
+            raise Malformed(f"joblib array: {payload.error}")
+        if payload.nested_pickle:
+            return self.inline_pickle(pos, "joblib object array")
+        if payload.aligned:
+            if pos >= self.end:
+                raise Malformed("truncated joblib array: padding byte missing")
+            pos = self._span(pos + 1, self.data[pos])
+        return self._span(pos, payload.nbytes)
+
+    def op_ext1(self, pos: int) -> int:
+        self._ext(self.data[pos])
+        return pos + 1
+
+    def op_ext2(self, pos: int) -> int:
+        self._ext(unpack_from("<H", self.data, pos)[0])
+        return pos + 2
+
+    def op_ext4(self, pos: int) -> int:
+        self._ext(unpack_from("<i", self.data, pos)[0])
+        return pos + 4
+
+    def _ext(self, code: int) -> None:
+        key = copyreg._inverted_registry.get(code)  # type: ignore[attr-defined]
+        if key:
+            self.stack.append(self.import_global(key[0], key[1], f"EXT({code})"))
+            return
+        if code <= 0:
+            raise Malformed("EXT specifies code <= 0")
+        self.add(self.artifact.finding(
+            UNREGISTERED_EXTENSION,
+            f"EXT opcode names extension code {code}, which copyreg's registry does not hold; "
+            "what it imports depends on the loading process",
+            offset=self.op_pos, evidence=f"{self._opname()} {code}",
+        ))
+        record = ImportRecord("copyreg._extension_registry", f"code {code}", self.op_pos,
+                              "EXT", covered=True)
+        self.stack.append(self.add_record(record))
+
+    def op_persid(self, pos: int) -> int:
+        line, pos = self._small_line(pos)
+        self._persistent(line.decode("ascii"))
+        return pos
+
+    def op_binpersid(self, pos: int) -> int:
+        self._persistent(self.stack.pop())
+        return pos
+
+    def _persistent(self, pid: Value) -> None:
+        self.persistent_ids.append(to_plain(pid))
+        if self.is_computed(pid):
+            self.add(self.artifact.finding(
+                SUSPICIOUS_PERSISTENT_ID,
+                "persistent id is computed by calls or holds imported objects",
+                offset=self.op_pos, evidence=f"persistent_load({render(pid)})",
+            ))
+        self.stack.append(Persistent(pid, self.op_pos))
+
+    def op_bad(self, pos: int) -> int:
+        raise Malformed(f"invalid opcode {self.data[pos - 1]:#04x}")
+
+    def spawn(self, start: int, end: int | None, artifact: Artifact | None = None) -> Machine:
+        """A machine for a pickle nested in this one's data."""
+        return Machine(artifact or self.artifact, start, end, self.nesting + 1)
+
+    def inline_pickle(self, pos: int, label: str) -> int:
+        """Run a pickle embedded in the stream at `pos` (joblib object arrays); its end."""
+        if self.nesting >= 8:
+            raise ResourceLimitError("inline pickles nested too deeply")
+        sub = Machine(self.artifact, pos, self.end, self.nesting + 1)
+        sub.joblib = False  # joblib reads it with a plain Unpickler
+        sub.run()
+        for finding in sub.findings:
+            self.add(replace(finding, message=f"{label}: {finding.message}"))
+        self.extra_imports.extend(rec.dotted for rec in sub.records)
+        self.extra_imports.extend(sub.extra_imports)
+        self.persistent_ids.extend(sub.persistent_ids)
+        if not sub.complete:
+            self.truncated = sub.truncated
+            self.limit_hit = sub.limit_hit
+            raise Halt
+        return sub.pos
+
+    # ----------------------------------------------------------------- table
+
+    def _build_table(self) -> list[Callable[[int], int]]:
+        table: list[Callable[[int], int]] = [self.op_bad] * 256
+        for code, name in _HANDLERS.items():
+            table[code] = getattr(self, name)
+        return table
+
+    def import_global(self, module: str, name: str, opcode: str) -> Value:
+        """Resolve an import as ``find_class`` would (Python 2 names mapped below protocol 3)."""
+        if self.proto < 3:
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            elif module in _compat_pickle.IMPORT_MAPPING:
+                module = _compat_pickle.IMPORT_MAPPING[module]
+        return self.imported(module, name, opcode)
+
+
+_HANDLERS: Final[dict[int, str]] = {
+    ord("("): "op_mark", ord("."): "op_stop", ord("0"): "op_pop", ord("1"): "op_pop_mark",
+    ord("2"): "op_dup", ord("F"): "op_float", ord("I"): "op_int", ord("J"): "op_binint",
+    ord("K"): "op_binint1", ord("L"): "op_long", ord("M"): "op_binint2", ord("N"): "op_none",
+    ord("P"): "op_persid", ord("Q"): "op_binpersid", ord("R"): "op_reduce",
+    ord("S"): "op_string", ord("T"): "op_binstring", ord("U"): "op_short_binstring",
+    ord("V"): "op_unicode", ord("X"): "op_binunicode", ord("a"): "op_append",
+    ord("b"): "op_build", ord("c"): "op_global", ord("d"): "op_dict", ord("}"): "op_empty_dict",
+    ord("e"): "op_appends", ord("g"): "op_get", ord("h"): "op_binget", ord("i"): "op_inst",
+    ord("j"): "op_long_binget", ord("l"): "op_list", ord("]"): "op_empty_list", ord("o"): "op_obj",
+    ord("p"): "op_put", ord("q"): "op_binput", ord("r"): "op_long_binput", ord("s"): "op_setitem",
+    ord("t"): "op_tuple", ord(")"): "op_empty_tuple", ord("u"): "op_setitems",
+    ord("G"): "op_binfloat", ord("B"): "op_binbytes", ord("C"): "op_short_binbytes",
+    0x80: "op_proto", 0x81: "op_newobj", 0x82: "op_ext1", 0x83: "op_ext2", 0x84: "op_ext4",
+    0x85: "op_tuple1", 0x86: "op_tuple2", 0x87: "op_tuple3", 0x88: "op_true", 0x89: "op_false",
+    0x8A: "op_long1", 0x8B: "op_long4", 0x8C: "op_short_binunicode", 0x8D: "op_binunicode8",
+    0x8E: "op_binbytes8", 0x8F: "op_empty_set", 0x90: "op_additems", 0x91: "op_frozenset",
+    0x92: "op_newobj_ex", 0x93: "op_stack_global", 0x94: "op_memoize", 0x95: "op_frame",
+    0x96: "op_bytearray8", 0x97: "op_next_buffer", 0x98: "op_readonly_buffer",
+}
+
+_NAMES: Final[dict[int, str]] = {code: name[3:].upper() for code, name in _HANDLERS.items()}
+_NAMES.update({ord("c"): "GLOBAL", ord("i"): "INST", 0x88: "NEWTRUE", 0x89: "NEWFALSE",
+               ord("}"): "EMPTY_DICT", ord("]"): "EMPTY_LIST", ord(")"): "EMPTY_TUPLE"})
