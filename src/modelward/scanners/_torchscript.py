@@ -1,0 +1,99 @@
+"""Static reading of TorchScript source (``code/`` in TorchScript archives).
+
+``torch.jit.load`` compiles this Python-syntax source and runs it: ``__setstate__``
+methods while the archive loads, ``forward`` and friends at inference. TorchScript has no
+``os`` or ``subprocess``, but it reaches every registered operator through
+``torch.ops.<namespace>.<op>`` (custom operators are native code nobody reviewed) and a
+few built-in operators read or write files. This module parses the source with ``ast``
+(parsing never executes) and lists those uses; anything it cannot parse is reported, not
+skipped.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["CodeUse", "read_code"]
+
+#: Operator namespaces shipped with PyTorch itself.
+STANDARD_NAMESPACES: Final = frozenset({
+    "aten", "prim", "quantized", "_quantized", "profiler", "_caffe2", "quantized_decomposed",
+    "_prims", "prims", "torchvision", "image", "rngprims", "higher_order", "cuda", "inductor",
+    "mkldnn", "mkl", "_c10d_functional", "c10d_functional", "_dtensor", "onednn", "xnnpack",
+})
+
+#: Operators (any namespace) and builtins that touch files, processes or code.
+DANGEROUS_NAMES: Final = frozenset({
+    "from_file", "save", "load", "_load_for_lite_interpreter", "load_library", "system",
+    "popen", "exec", "eval", "compile", "open", "__import__", "getattr", "import_module",
+    "_jit_pass", "_run_emit_module_hook",
+})
+
+MAX_SOURCE: Final = 8 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class CodeUse:
+    """One notable construct in TorchScript source.
+
+    Attributes:
+        kind: ``custom-op``, ``dangerous-call``, ``load-hook`` or ``unparsed``.
+        text: the dotted name or method (evidence).
+        line: 1-based line number, when known.
+    """
+
+    kind: str
+    text: str
+    line: int | None = None
+
+
+def _dotted(node: ast.expr) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def read_code(source: bytes) -> list[CodeUse]:
+    """Notable constructs in one TorchScript source file.
+
+    Returns:
+        Uses in source order; a single ``unparsed`` use when the source cannot be parsed.
+    """
+    if len(source) > MAX_SOURCE:
+        return [CodeUse("unparsed", f"source of {len(source)} bytes exceeds {MAX_SOURCE}")]
+    try:
+        tree = ast.parse(source.decode("utf-8"), mode="exec")
+    except (SyntaxError, UnicodeDecodeError, ValueError, MemoryError, RecursionError) as err:
+        return [CodeUse("unparsed", f"{type(err).__name__}: {err}"[:200])]
+    uses: list[CodeUse] = []
+    try:
+        nodes = list(ast.walk(tree))
+    except RecursionError:
+        return [CodeUse("unparsed", "source nests too deeply to analyse")]
+    for node in nodes:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "__setstate__":
+            uses.append(CodeUse("load-hook", node.name, node.lineno))
+        elif isinstance(node, ast.Attribute):
+            name = _dotted(node)
+            if name is None:
+                continue
+            parts = name.split(".")
+            if len(parts) >= 4 and parts[0] == "torch" and parts[1] == "ops":
+                if parts[2] not in STANDARD_NAMESPACES:
+                    uses.append(CodeUse("custom-op", ".".join(parts[:4]), node.lineno))
+                elif parts[3] in DANGEROUS_NAMES:
+                    uses.append(CodeUse("dangerous-call", ".".join(parts[:4]), node.lineno))
+            elif parts[-1] in DANGEROUS_NAMES and isinstance(getattr(node, "ctx", None), ast.Load):
+                uses.append(CodeUse("dangerous-call", name, node.lineno))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in DANGEROUS_NAMES:
+                uses.append(CodeUse("dangerous-call", node.func.id, node.lineno))
+    unique = {(u.kind, u.text): u for u in reversed(uses)}
+    return sorted(unique.values(), key=lambda u: (u.line or 0, u.kind, u.text))
