@@ -1,0 +1,9 @@
+"""Model-graph analysis shared by the ONNX scanner and the ``diff`` subcommand.
+
+- `ir`: a bounded, zero-copy parser of ONNX protobuf bytes into a small graph IR
+  (nodes, subgraphs, local functions, tensor metadata); no ``onnx`` import.
+- `dataflow`: one flat dataflow graph per model, subgraphs and functions inlined.
+- `backdoor`: input-triggered substitutions of the computed result (graph backdoors).
+"""
+
+from __future__ import annotations

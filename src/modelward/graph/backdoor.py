@@ -1,0 +1,357 @@
+"""Architectural backdoors: input-triggered switches that replace a model's computed result.
+
+A graph backdoor (HiddenLayer's "ShadowLogic", JFrog's ONNX backdoor research) adds a few
+nodes to a trained model: a *trigger* computed straight from the input (the mean of a pixel
+patch compared with a constant, a token id test, a checksum of the input bytes) and a
+*selector* (``Where``, ``If``, multiplication by a 0/1 mask, an added masked constant) that,
+when the trigger holds, substitutes the model's output with an attacker-chosen value. The
+weights are untouched, so accuracy tests pass.
+
+The detector reasons over the flat dataflow graph (`modelward.graph.dataflow`), with three
+facts per value, iterated to a fixed point (loops make the graph cyclic):
+
+- ``inp``: which graph inputs it depends on as *data* (``Shape``/``Size`` cut the
+  dependency: shape logic is legitimate);
+- ``heavy``: which *main-computation* nodes it depends on: parameterised operators
+  (``Conv``, ``Gemm``, ``MatMul``, recurrent, attention, tree ensembles...) applied to
+  input-dependent data; constants folded through those operators stay constants;
+- ``disc``: which inputs reach it through a discretisation (comparison, cast to bool or
+  integer, ``Sign``/``Round``/``Mod``/``ArgMax``...): the "is the trigger present" bit.
+
+A *trigger* is a value computed by discretising input data (other than attention/padding
+mask inputs) that shares no main-computation node with the result it switches. A finding
+needs a selector whose condition is such a trigger, one operand carrying the main
+computation and the other independent of it (a constant, a value derived from constants
+only, or a shortcut from the input), and an effect on the output: with the substitution
+made, some model output no longer depends on the main computation (a *cut*), or, for an
+added term, no main computation sits between the selector and the output.
+
+This keeps legitimate patterns quiet: attention masks switch values that flow into more
+attention (the output still depends on the main computation); NMS, top-k and confidence
+thresholds derive their condition from the main computation itself; shape-dependent ``If``
+and padding logic have no data-dependent condition; dropout/training switches select
+between two computed branches. Known gaps: triggers computed from the backbone's own
+features (indistinguishable here from early-exit heads) and selectors whose condition comes
+only from mask inputs are not reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from modelward.graph.dataflow import PHI, Flow, FlowNode
+
+__all__ = ["HEAVY_OPS", "Backdoor", "find_backdoors"]
+
+HEAVY_OPS: Final = frozenset({
+    "Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "DeformConv", "Gemm", "MatMul",
+    "MatMulInteger", "QLinearMatMul", "Einsum", "LSTM", "GRU", "RNN", "Attention",
+    "MultiHeadAttention", "GroupQueryAttention", "QAttention", "FusedConv", "FusedGemm",
+    "FusedMatMul", "QGemm", "MatMulNBits", "MatMulIntegerToFloat", "DynamicQuantizeMatMul",
+    "NhwcConv", "TransposeMatMul", "EmbedLayerNormalization",
+    "TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble", "LinearClassifier",
+    "LinearRegressor", "SVMClassifier", "SVMRegressor",
+})
+_COMPARE: Final = frozenset({
+    "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "IsNaN", "IsInf", "Sign",
+    "Round", "Floor", "Ceil", "Mod", "ArgMax", "ArgMin", "BitShift", "BitwiseAnd",
+    "BitwiseOr", "BitwiseXor", "BitwiseNot", "Not", "And", "Or", "Xor", "NonZero",
+})
+_SHAPE_ONLY: Final = frozenset({
+    "Shape", "Size", "ConstantOfShape", "EyeLike", "RandomNormalLike", "RandomUniformLike",
+})
+_REGION: Final = frozenset({
+    "Slice", "Gather", "GatherElements", "GatherND", "Split", "ReduceMean", "ReduceMax",
+    "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
+    "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "GlobalAveragePool",
+    "GlobalMaxPool", "GlobalLpPool", "MaxPool", "AveragePool", "LpPool", "TopK", "Compress",
+    "CumSum", "CenterCropPad", "NonZero", "Unique",
+})
+_MIX: Final = frozenset({"Add", "Sub", "Sum", "Max", "Min"})
+_INT_TYPES: Final = frozenset({2, 3, 4, 5, 6, 7, 9, 12, 13})
+_MAX_CANDIDATES: Final = 256
+_MAX_PASSES: Final = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Backdoor:
+    """One detected input-triggered substitution.
+
+    Attributes:
+        kind: selector kind (``where``, ``if``, ``mask-multiply``, ``masked-add``).
+        selector: label of the selecting node.
+        trigger_nodes: labels of nodes computing the condition, input side first.
+        trigger_inputs: graph inputs the trigger reads.
+        substitute: description of the value swapped in.
+        outputs: model outputs the substitution reaches.
+        main: label of the value carrying the computed result that gets replaced.
+    """
+
+    kind: str
+    selector: str
+    trigger_nodes: tuple[str, ...]
+    trigger_inputs: tuple[str, ...]
+    substitute: str
+    outputs: tuple[str, ...]
+    main: str
+
+
+class _Facts:
+    """Per-value bitsets: ``inp`` (input data), ``heavy`` (main computation), ``disc``."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        n = len(flow.values)
+        self.inp = [0] * n
+        for vid in flow.inputs:
+            self.inp[vid] = 1 << flow.values[vid].input_index
+        self.heavy_bit: dict[int, int] = {}
+        self.order = self._order()
+
+    def _order(self) -> list[int]:
+        """Nodes in an order that is topological where the graph allows (Kahn)."""
+        flow = self.flow
+        pending = [0] * len(flow.nodes)
+        for i, node in enumerate(flow.nodes):
+            pending[i] = sum(1 for v in node.inputs if v >= 0 and flow.values[v].producer >= 0)
+        ready = [i for i, p in enumerate(pending) if p == 0]
+        order: list[int] = []
+        done = [False] * len(flow.nodes)
+        while ready:
+            i = ready.pop()
+            if done[i]:
+                continue
+            done[i] = True
+            order.append(i)
+            for out in flow.nodes[i].outputs:
+                if out < 0:
+                    continue
+                for c in flow.values[out].consumers:
+                    pending[c] -= 1
+                    if pending[c] <= 0 and not done[c]:
+                        ready.append(c)
+        order.extend(i for i, d in enumerate(done) if not d)  # cycles: fixed-point passes
+        return order
+
+    def propagate(self, forced: dict[int, tuple[int, int, int, int]] | None = None) -> list[
+            list[int]]:
+        """Compute ``[inp, disc, region, heavy]`` bitsets per value, some values `forced`."""
+        facts = [list(self.inp), [0] * len(self.inp), [0] * len(self.inp), [0] * len(self.inp)]
+        inp, disc, region, heavy = facts
+        forced = forced or {}
+        for vid, fixed in forced.items():
+            for k in range(4):
+                facts[k][vid] = fixed[k]
+        flow = self.flow
+        for _ in range(_MAX_PASSES):
+            changed = False
+            for i in self.order:
+                node = flow.nodes[i]
+                a = b = r = c = 0
+                for v in node.inputs:
+                    if v >= 0:
+                        a |= inp[v]
+                        b |= disc[v]
+                        r |= region[v]
+                        c |= heavy[v]
+                a, b, r, c = self._transfer(i, node, a, b, r, c)
+                for out in node.outputs:
+                    if out < 0 or out in forced:
+                        continue
+                    if (inp[out] | a != inp[out] or disc[out] | b != disc[out]
+                            or region[out] | r != region[out] or heavy[out] | c != heavy[out]):
+                        inp[out] |= a
+                        disc[out] |= b
+                        region[out] |= r
+                        heavy[out] |= c
+                        changed = True
+            if not changed:
+                break
+        return facts
+
+    def _transfer(self, i: int, node: FlowNode, a: int, b: int, r: int,
+                  c: int) -> tuple[int, int, int, int]:
+        op = node.op
+        if op == PHI:
+            return a, b, r, c
+        if op in _SHAPE_ONLY:
+            return 0, 0, 0, 0
+        if op in HEAVY_OPS and (a or c):
+            bit = self.heavy_bit.setdefault(i, 1 << len(self.heavy_bit))
+            return a, b, r, c | bit
+        if op in _REGION:
+            r |= a
+        if op in _COMPARE or (op == "Cast" and node.attr_int("to") in _INT_TYPES):
+            b |= a
+        return a, b, r, c
+
+
+def _describe_trigger(flow: Flow, cond: int,
+                      limit: int = 16) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Nodes computing `cond` back to the inputs (input side first) and the inputs read."""
+    nodes: list[str] = []
+    inputs: set[str] = set()
+    for index in flow.ancestors([cond], limit=2000):
+        node = flow.nodes[index]
+        if node.op not in (PHI, "Constant") and len(nodes) < limit:
+            text = f"{node.label} ({node.op}"
+            consts = [flow.constant_values(v) for v in node.inputs[1:]]
+            shown = [str(tuple(round(x, 4) if isinstance(x, float) else x for x in cv[:8]))
+                     for cv in consts if cv]
+            if shown:
+                text += " " + ", ".join(shown)
+            nodes.append(text + ")")
+        for v in node.inputs:
+            if v >= 0 and flow.values[v].input_index >= 0:
+                inputs.add(flow.values[v].name)
+    if flow.values[cond].input_index >= 0:
+        inputs.add(flow.values[cond].name)
+    return tuple(reversed(nodes)), tuple(sorted(inputs))
+
+
+def _describe_value(flow: Flow, vid: int, inp: list[int], heavy: list[int]) -> str:
+    value = flow.values[vid]
+    if value.constant is not None:
+        kind = "initializer" if value.producer < 0 else "constant"
+        vals = value.constant.values
+        shown = f" = {tuple(vals[:6])}" if vals else ""
+        return f"{kind} '{value.label}'{shown}"
+    producer = flow.nodes[value.producer].label if value.producer >= 0 else "?"
+    if not inp[vid] and not heavy[vid]:
+        return f"'{value.label}' (input-independent, computed by {producer})"
+    return f"'{value.label}' (computed by {producer}, bypassing the main computation)"
+
+
+class _Detector:
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.facts = _Facts(flow)
+        self.inp, self.disc, self.region, self.heavy = self.facts.propagate()
+        mask = 0
+        for vid, dtype in zip(flow.inputs, flow.input_dtypes, strict=False):
+            name = flow.values[vid].name.lower()
+            if dtype == 9 or "mask" in name:
+                continue  # attention/padding masks drive legitimate selections
+            mask |= 1 << flow.values[vid].input_index
+        self.data_inputs = mask
+
+    def is_trigger(self, cond: int, main: int) -> bool:
+        data = self.disc[cond] & self.region[cond] & self.data_inputs
+        return bool(data) and not (self.heavy[cond] & self.heavy[main])
+
+    def is_bypass(self, other: int, main: int) -> bool:
+        return other < 0 or not (self.heavy[other] & self.heavy[main])
+
+    def cut_outputs(self, selected: list[int], cond: int, other: int, main: int) -> list[str]:
+        """Outputs that stop depending on `main`'s computation when `selected` take `other`."""
+        bits = self.heavy[main]
+        facts = (self.inp, self.disc, self.region, self.heavy)
+        fixed = tuple(f[cond] | (f[other] if other >= 0 else 0) for f in facts)
+        forced = {vid: (fixed[0], fixed[1], fixed[2], fixed[3]) for vid in selected}
+        heavy = self.facts.propagate(forced)[3]
+        return [self.flow.values[o].name for o in self.flow.outputs
+                if o >= 0 and self.heavy[o] & bits and not heavy[o] & bits]
+
+    def late_outputs(self, start: int) -> list[str]:
+        """Outputs reachable from value `start` through no main-computation node."""
+        flow = self.flow
+        outputs = {o: flow.values[o].name for o in flow.outputs if o >= 0}
+        seen = {start}
+        stack = [start]
+        found: list[str] = []
+        while stack:
+            vid = stack.pop()
+            if vid in outputs:
+                found.append(outputs[vid])
+            for c in flow.values[vid].consumers:
+                node = flow.nodes[c]
+                if node.op in HEAVY_OPS:
+                    continue
+                for out in node.outputs:
+                    if out >= 0 and out not in seen:
+                        seen.add(out)
+                        stack.append(out)
+        return sorted(found)
+
+    def candidates(self) -> Iterator[tuple[str, int, int, int, int, list[int]]]:
+        """(kind, node index, cond, main, other, selected values) for each selector shape."""
+        flow = self.flow
+        heavy = self.heavy
+        for i, node in enumerate(flow.nodes):
+            ins = node.inputs
+            if node.op == "Where" and len(ins) >= 3 and node.outputs:
+                cond, x, y = ins[0], ins[1], ins[2]
+                for main, other in ((x, y), (y, x)):
+                    if main >= 0 and cond >= 0 and heavy[main]:
+                        yield "where", i, cond, main, other, node.outputs[:1]
+            elif i in flow.branches and ins and ins[0] >= 0:
+                then_outs, else_outs, outs = flow.branches[i]
+                for k, out in enumerate(outs):
+                    if k < len(then_outs) and k < len(else_outs):
+                        t, e = then_outs[k], else_outs[k]
+                        for main, other in ((t, e), (e, t)):
+                            if main >= 0 and heavy[main]:
+                                yield "if", i, ins[0], main, other, [out]
+            elif node.op in ("Mul", "And") and len(ins) == 2 and node.outputs:
+                for main, gate in ((ins[0], ins[1]), (ins[1], ins[0])):
+                    if main >= 0 and gate >= 0 and heavy[main]:
+                        yield "mask-multiply", i, gate, main, gate, node.outputs[:1]
+            elif node.op in _MIX and len(ins) >= 2 and node.outputs:
+                for j, term in enumerate(ins):
+                    if term < 0 or heavy[term]:
+                        continue
+                    for main in ins:
+                        if main >= 0 and main != term and heavy[main]:
+                            yield "masked-add", i, term, main, term, node.outputs[:1]
+                            break
+                    del j
+
+    def run(self) -> list[Backdoor]:
+        found: dict[tuple[int, str], Backdoor] = {}
+        checked = 0
+        for kind, index, cond, main, other, selected in self.candidates():
+            if index in {k for k, _ in found}:
+                continue
+            if not self.is_trigger(cond, main) or not self.is_bypass(other, main):
+                continue
+            checked += 1
+            if checked > _MAX_CANDIDATES:
+                break
+            if kind == "masked-add":
+                outputs = self.late_outputs(selected[0])
+            else:
+                outputs = self.cut_outputs(selected, cond, other, main)
+            if not outputs:
+                continue
+            trigger_nodes, trigger_inputs = _describe_trigger(self.flow, cond)
+            substitute = ("zero (the computed value is multiplied by the trigger mask)"
+                          if kind == "mask-multiply" else
+                          _describe_value(self.flow, other, self.inp, self.heavy))
+            if kind == "masked-add":
+                substitute = "a trigger-dependent term " + substitute
+            found[(index, kind)] = Backdoor(
+                kind=kind,
+                selector=self.flow.nodes[index].label,
+                trigger_nodes=trigger_nodes,
+                trigger_inputs=trigger_inputs,
+                substitute=substitute,
+                outputs=tuple(outputs),
+                main=self.flow.values[main].label,
+            )
+        return list(found.values())
+
+
+def find_backdoors(flow: Flow) -> list[Backdoor]:
+    """Find input-triggered substitutions of the model's computed result.
+
+    Args:
+        flow: the model's flat dataflow graph.
+
+    Returns:
+        One `Backdoor` per selecting node, in graph order.
+    """
+    if not flow.outputs or not flow.inputs:
+        return []
+    return _Detector(flow).run()
