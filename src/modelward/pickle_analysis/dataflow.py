@@ -362,7 +362,15 @@ class DataFlow:
                 call.resolved = callee.dotted
                 rec = self.records[callee.record]
                 risk = max(risk, CRITICAL if rec.verdict is Verdict.DANGEROUS else HIGH)
-            loader = callee is not None and callee.dotted in LOADERS
+            loader = False
+            if callee is not None:
+                judged = self.classify(*self._split(callee))
+                loader = callee.dotted in LOADERS or getattr(judged, "deserializes_argument", False)
+                if getattr(judged, "calls_arguments", False) and isinstance(call.args, tuple) \
+                        and any(isinstance(a, (Call, Persistent)) or
+                                (isinstance(a, Global) and a.via is not None) for a in call.args):
+                    # A safe callable that calls its arguments runs a computed callable.
+                    risk = max(risk, HIGH)
         else:
             loader = False
         if (loader or risk >= HIGH) and self.nesting < MAX_NESTED_PICKLES:
@@ -410,6 +418,10 @@ class DataFlow:
                 todo.append(value.pid)
             elif isinstance(value, (bytes, Blob)):
                 blobs.append(value)
+
+    def _split(self, glob: Global) -> tuple[str, str]:
+        rec = self.records[glob.record]
+        return rec.module, rec.name
 
     def is_computed(self, value: Value) -> bool:
         records: set[int] = set()

@@ -111,21 +111,36 @@ class Machine(DataFlow):
 
     # ----------------------------------------------------------------- driver
 
-    def run(self) -> None:
-        """Execute until STOP, the end of data, a malformed opcode or a budget."""
+    def run(self, trace: list[tuple[int, int]] | None = None) -> None:
+        """Execute until STOP, the end of data, a malformed opcode or a budget.
+
+        Args:
+            trace: when given, receives ``(offset, opcode)`` of every opcode executed
+                (slower; tests compare it with ``pickletools.genops``).
+        """
         data = self.data
         table = self.table
         pos = self.pos
         ops = 0
         max_ops = self.limits.max_pickle_ops
+        check_at = min(CHECK_EVERY, max_ops)
         try:
             try:
-                while True:
-                    self.op_pos = pos
-                    pos = table[data[pos]](pos + 1)
-                    ops += 1
-                    if not ops & (CHECK_EVERY - 1):
-                        self._checkpoint(ops, max_ops)
+                if trace is None:
+                    while True:
+                        self.op_pos = pos
+                        pos = table[data[pos]](pos + 1)
+                        ops += 1
+                        if ops == check_at:
+                            check_at = self._checkpoint(ops, max_ops)
+                else:
+                    while True:
+                        self.op_pos = pos
+                        trace.append((pos, data[pos]))
+                        pos = table[data[pos]](pos + 1)
+                        ops += 1
+                        if ops == check_at:
+                            check_at = self._checkpoint(ops, max_ops)
             finally:
                 self.ops = ops
         except Stopped as stop:
@@ -153,12 +168,14 @@ class Machine(DataFlow):
             self.pos = self.op_pos
         self.finish()
 
-    def _checkpoint(self, ops: int, max_ops: int) -> None:
+    def _checkpoint(self, ops: int, max_ops: int) -> int:
+        """Enforce the budgets; returns the opcode count of the next check."""
         if ops >= max_ops:
             raise ResourceLimitError(f"more than {max_ops} opcodes")
         if len(self.stack) + len(self.memo) > MAX_LIVE:
             raise ResourceLimitError(f"more than {MAX_LIVE} live values on the stack and memo")
         self.artifact.check_deadline()
+        return min(ops + CHECK_EVERY, max_ops)
 
     def _opname(self) -> str:
         if self.op_pos >= self.end:
