@@ -43,6 +43,8 @@ __all__ = ["SARIF_SCHEMA_URI", "SECURITY_SEVERITY", "SarifRenderer", "level_of",
 SARIF_SCHEMA_URI: Final = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI: Final = "https://github.com/modelward/modelward"
 FINGERPRINT_KEY: Final = "modelwardFinding/v1"
+MESSAGE_EVIDENCE_CHARS: Final = 1000
+"""Evidence longer than this is cut in the message; ``properties.evidence`` keeps it whole."""
 
 SECURITY_SEVERITY: Final[dict[Severity, str]] = {
     Severity.CRITICAL: "9.5",
@@ -112,7 +114,11 @@ def _message(finding: Finding) -> str:
     if not text.endswith("."):
         text += "."
     if finding.evidence:
-        text += f"\nEvidence: {finding.evidence}"
+        evidence = finding.evidence
+        if len(evidence) > MESSAGE_EVIDENCE_CHARS:
+            evidence = (evidence[:MESSAGE_EVIDENCE_CHARS]
+                        + f" … ({len(finding.evidence)} characters in properties.evidence)")
+        text += f"\nEvidence: {evidence}"
     advice = finding.advice
     if advice:
         text += f"\nRemediation: {advice}"

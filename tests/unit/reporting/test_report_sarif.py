@@ -148,3 +148,12 @@ def test_schema_catches_a_broken_document(validator: Validator) -> None:
     data = json.loads(render(make_report(file_result("a", finding(path="a"))), "sarif"))
     data["runs"][0]["results"][0]["level"] = "fatal"
     assert not validator.is_valid(data)
+
+
+def test_long_evidence_is_cut_in_the_message_only(validator: Validator) -> None:
+    evidence = "x" * 5000
+    report = make_report(file_result("a", finding(path="a", evidence=evidence)))
+    (result,) = sarif(report, validator)["runs"][0]["results"]
+    assert len(result["message"]["text"]) < 1500
+    assert "5000 characters in properties.evidence" in result["message"]["text"]
+    assert result["properties"]["evidence"] == evidence
