@@ -43,13 +43,13 @@ class RenderOptions:
         verbose: show every finding (INFO and LOW too), full evidence, details, digests.
         quiet: text only: print the summary line and nothing else.
         color: text only: emit ANSI colours and styles.
-        width: text only: line width; ``None`` lets rich ask the terminal.
+        width: text only: line width (the CLI passes the terminal's width on a terminal).
     """
 
     verbose: bool = False
     quiet: bool = False
     color: bool = False
-    width: int | None = 100
+    width: int = 100
 
 
 class Renderer(abc.ABC):

@@ -5,7 +5,8 @@ What is shown (``docs/cli.md`` says the same to users):
 - default: every file with a finding at or above MEDIUM (or at or above ``fail-on`` when
   that is lower), worst file first; each finding with its severity, rule, message,
   location inside the file (member chain, byte offset, graph node), evidence (first lines)
-  and remediation. Lower findings are counted per file, clean files counted at the end.
+  and remediation (once per file when several findings share it). Lower findings are
+  counted per file, clean files counted at the end.
   A file that could not be fully analysed is always listed, even if its findings were
   ignored by policy.
 - verbose: every file and every finding, full evidence, details, format, size, digest
@@ -103,7 +104,7 @@ def _evidence(evidence: str, verbose: bool) -> str:
     return "\n".join(shown)
 
 
-def _finding_body(finding: Finding, verbose: bool) -> Text:
+def _finding_body(finding: Finding, verbose: bool, show_fix: bool = True) -> Text:
     body = Text()
     body.append(finding.rule.id, style="bold")
     body.append(f" {finding.rule.name}\n", style="dim")
@@ -118,7 +119,7 @@ def _finding_body(finding: Finding, verbose: bool) -> Text:
         if "\n" in evidence:
             evidence = "\n" + "\n".join("  " + line for line in evidence.split("\n"))
         body.append(evidence, style="italic")
-    if finding.advice:
+    if finding.advice and show_fix:
         body.append("\nfix: ", style="dim")
         body.append(printable(finding.advice))
     if verbose and finding.details:
@@ -143,7 +144,7 @@ class TextRenderer(Renderer):
         options = options or RenderOptions()
         buffer = io.StringIO()
         console = Console(
-            file=buffer, width=options.width or 100, force_terminal=options.color,
+            file=buffer, width=options.width, force_terminal=options.color,
             no_color=not options.color, color_system="standard" if options.color else None,
             highlight=False, markup=False, emoji=False, legacy_windows=False,
             force_jupyter=False, force_interactive=False,
@@ -208,9 +209,12 @@ class TextRenderer(Renderer):
             grid.add_column(width=1)
             grid.add_column(width=8, no_wrap=True)
             grid.add_column(ratio=1)
+            advised: set[str] = set()  # the same fix twice in one file is noise
             for finding in shown:
+                show_fix = verbose or finding.advice not in advised
+                advised.add(finding.advice)
                 grid.add_row("", Text(finding.severity.name, style=STYLES[finding.severity]),
-                             _finding_body(finding, verbose))
+                             _finding_body(finding, verbose, show_fix))
             console.print(grid)
         hidden = len(result.findings) - len(shown)
         notes = []

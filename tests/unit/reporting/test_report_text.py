@@ -85,3 +85,10 @@ def test_pass_and_clean() -> None:
     report = make_report(file_result("ok"))
     assert summary_line(report) == ("1 file, 0 critical, 0 high, 0 medium, 0 low, 0 info — "
                                     "verdict: clean, PASS (nothing at or above high)")
+
+
+def test_same_fix_is_shown_once_per_file() -> None:
+    report = make_report(file_result("m", finding(Severity.HIGH, "m", offset=1),
+                                     finding(Severity.HIGH, "m", offset=2)))
+    assert render(report, "text").count("fix: Do the safe thing.") == 1
+    assert render(report, "text", RenderOptions(verbose=True)).count("fix: Do the safe") == 2
