@@ -1,0 +1,147 @@
+"""Model facts for a bill of materials, read from headers and config files only.
+
+Architecture, family and dtype come from a Hugging Face style ``config.json``; parameter
+counts and tensor dtypes from safetensors headers (8-byte little-endian length, then a
+JSON object of tensors), identified by content. Nothing but the header is read; a header
+larger than `MAX_HEADER` or not well formed is skipped, never trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+__all__ = ["ModelFacts", "SafetensorsHeader", "gather_facts", "read_safetensors_header"]
+
+MAX_HEADER: Final = 64 << 20
+MAX_CONFIG: Final = 4 << 20
+CONFIG_NAMES: Final = ("config.json", "params.json")
+
+
+@dataclass(frozen=True, slots=True)
+class SafetensorsHeader:
+    """What a safetensors header says: tensor count, parameters, dtypes."""
+
+    tensors: int
+    parameters: int
+    dtypes: frozenset[str]
+
+
+def read_safetensors_header(path: Path) -> SafetensorsHeader | None:
+    """Parse a safetensors header, or return ``None`` when the file is not one.
+
+    Reads at most ``8 + MAX_HEADER`` bytes; tensor data is never touched.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            if len(head) != 8:
+                return None
+            (length,) = struct.unpack("<Q", head)
+            size = os.fstat(handle.fileno()).st_size
+            if length < 2 or length > MAX_HEADER or 8 + length > size:
+                return None
+            raw = handle.read(length)
+    except OSError:
+        return None
+    if not raw.lstrip().startswith(b"{"):
+        return None
+    try:
+        header = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(header, dict):
+        return None
+    tensors = parameters = 0
+    dtypes: set[str] = set()
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict):
+            return None
+        shape = info.get("shape")
+        dtype = info.get("dtype")
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            return None
+        if isinstance(dtype, str):
+            dtypes.add(dtype)
+        tensors += 1
+        parameters += math.prod(shape)
+    return SafetensorsHeader(tensors, parameters, frozenset(dtypes))
+
+
+@dataclass(slots=True)
+class ModelFacts:
+    """What could be learned about a model without loading it.
+
+    Attributes:
+        architecture: e.g. ``LlamaForCausalLM`` (config ``architectures[0]``).
+        family: e.g. ``llama`` (config ``model_type``).
+        config_dtype: the dtype the config declares (``torch_dtype``/``dtype``).
+        parameters: total parameter count from tensor headers (``None``: unknown).
+        tensors: total tensor count from tensor headers.
+        dtypes: tensor dtypes seen in headers.
+        config: selected scalar config fields, for properties.
+    """
+
+    architecture: str | None = None
+    family: str | None = None
+    config_dtype: str | None = None
+    parameters: int | None = None
+    tensors: int = 0
+    dtypes: set[str] = field(default_factory=set)
+    config: dict[str, str] = field(default_factory=dict)
+
+
+_CONFIG_FIELDS: Final = ("hidden_size", "num_hidden_layers", "num_attention_heads",
+                         "vocab_size", "max_position_embeddings", "intermediate_size",
+                         "transformers_version")
+
+
+def _read_config(path: Path, facts: ModelFacts) -> None:
+    try:
+        if path.stat().st_size > MAX_CONFIG:
+            return
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return
+    if not isinstance(data, dict):
+        return
+    archs = data.get("architectures")
+    if isinstance(archs, list) and archs and isinstance(archs[0], str):
+        facts.architecture = archs[0]
+    if isinstance(data.get("model_type"), str):
+        facts.family = data["model_type"]
+    dtype = data.get("torch_dtype", data.get("dtype"))
+    if isinstance(dtype, str):
+        facts.config_dtype = dtype
+    for key in _CONFIG_FIELDS:
+        value = data.get(key)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            facts.config[key] = str(value)
+
+
+def gather_facts(model: Path, files: Iterable[str]) -> ModelFacts:
+    """Read config files and tensor headers of `model` (its relative `files`)."""
+    facts = ModelFacts()
+    params = 0
+    seen_headers = False
+    for rel in files:
+        path = model if rel == "." else model / rel
+        if path.name in CONFIG_NAMES and facts.architecture is None:
+            _read_config(path, facts)
+            continue
+        header = read_safetensors_header(path)
+        if header is not None:
+            seen_headers = True
+            params += header.parameters
+            facts.tensors += header.tensors
+            facts.dtypes |= header.dtypes
+    facts.parameters = params if seen_headers else None
+    return facts
