@@ -34,6 +34,7 @@ from modelward.reporting.base import (
     Renderer,
     RenderOptions,
     finding_fingerprint,
+    printable,
     rule_help_uri,
 )
 from modelward.results import ScanReport, Status
@@ -122,7 +123,9 @@ def _message(finding: Finding) -> str:
     advice = finding.advice
     if advice:
         text += f"\nRemediation: {advice}"
-    return text
+    # Viewers display this text: escape escape sequences and bidi overrides taken from the
+    # file (properties.evidence keeps the raw fragment for machines).
+    return printable(text, keep_newlines=True)
 
 
 def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
@@ -176,8 +179,10 @@ def _notification(path: str, findings: list[Finding]) -> dict[str, Any]:
     artifact: dict[str, Any] = {"uri": uri}
     if base is not None:
         artifact["uriBaseId"] = base
-    why = "; ".join(f"{f.rule.id} {f.message}" for f in findings if f.severity >= Severity.MEDIUM)
-    text = f"{path} was not fully analysed" + (f": {why}" if why else "")
+    # The engine records why analysis stopped as MW-CORE findings (limit, I/O, internal).
+    why = "; ".join(f"{f.rule.id} {f.message}" for f in findings
+                    if f.rule.area == "CORE" and f.severity >= Severity.MEDIUM)
+    text = printable(f"{path} was not fully analysed" + (f": {why}" if why else ""))
     return {
         "level": "error",
         "message": {"text": text},

@@ -157,3 +157,12 @@ def test_long_evidence_is_cut_in_the_message_only(validator: Validator) -> None:
     assert len(result["message"]["text"]) < 1500
     assert "5000 characters in properties.evidence" in result["message"]["text"]
     assert result["properties"]["evidence"] == evidence
+
+
+def test_message_text_is_escaped_but_evidence_property_is_raw(validator: Validator) -> None:
+    hostile = "os.system('x')\x1b[2J\u202e"
+    report = make_report(file_result("a", finding(path="a", evidence=hostile)))
+    (result,) = sarif(report, validator)["runs"][0]["results"]
+    assert "\x1b" not in result["message"]["text"] and "\u202e" not in result["message"]["text"]
+    assert "\\x1b[2J\\u202e" in result["message"]["text"]
+    assert result["properties"]["evidence"] == hostile
