@@ -292,7 +292,7 @@ class DataFlow:
                         self.poisoned[f"{target.dotted}.{key}"] = value
         self.assess(call)
         call.risk = max(call.risk, HIGH)
-        call.resolved = "poison:" + ", ".join(names[:8])
+        call.resolved = ", ".join(f"{target.dotted}.{n}" for n in names[:8]) or target.dotted
         if call not in self.events:
             self.events.append(call)
 
@@ -521,8 +521,9 @@ class DataFlow:
         if call.kind == "build" and isinstance(call.func, Global):
             severity = Severity.CRITICAL if dangerous else Severity.HIGH
             self._emit(ATTRIBUTE_POISONING, counts, call.func.dotted, severity,
-                       f"BUILD overwrites attributes of {call.func.dotted} "
-                       f"({call.resolved or ''}) in the loading process", call.offset, evidence)
+                       f"BUILD overwrites {call.resolved or call.func.dotted} in the loading "
+                       "process; later code using it runs what the pickle chose",
+                       call.offset, evidence)
             return
         if call.resolved and call.kind in ("call", "new") and call.risk >= HIGH:
             rec = next((r for r in reversed(self.records) if r.dotted == call.resolved), None)
