@@ -21,7 +21,7 @@ from typing import Final
 from modelward.errors import FormatError, ResourceLimitError
 from modelward.scanners.base import Artifact
 
-__all__ = ["GGML_TYPES", "GgufHeader", "GgufKeyValue", "GgufTensor", "HeaderProblem", "read_header"]
+__all__ = ["GGML_TYPES", "ExploitPatternError", "GgufHeader", "GgufKeyValue", "GgufTensor", "HeaderProblem", "read_header"]
 
 MAGIC: Final = b"GGUF"
 DEFAULT_ALIGNMENT: Final = 32
@@ -119,6 +119,15 @@ class GgufHeader:
     alignment: int = DEFAULT_ALIGNMENT
     data_start: int = 0
     problems: list[HeaderProblem] = field(default_factory=list)
+
+
+class ExploitPatternError(FormatError):
+    """The header cannot be parsed further, and the reason matches a known loader exploit."""
+
+    def __init__(self, message: str, *, offset: int, node: str, evidence: str) -> None:
+        super().__init__(message, offset=offset)
+        self.node = node
+        self.evidence = evidence
 
 
 class _Cursor:
@@ -233,11 +242,10 @@ def read_header(artifact: Artifact) -> GgufHeader:
         name = name if name is not None else "<oversized name>"
         n_dims = cur.u32(f"dimension count of {name}")
         if n_dims > GGML_MAX_DIMS:
-            header.problems.append(HeaderProblem(
-                "tensor", True, f"tensor {name!r} declares {n_dims} dimensions; ggml allows "
-                f"{GGML_MAX_DIMS} and readers that trust the count overflow a fixed array "
-                "(TALOS-2024-1915)", start, str(n_dims), name))
-            raise FormatError(f"tensor {name!r} has {n_dims} dimensions", offset=start)
+            raise ExploitPatternError(
+                f"tensor {name!r} declares {n_dims} dimensions; ggml allows {GGML_MAX_DIMS} and "
+                "readers that trust the count overflow a fixed array (TALOS-2024-1915)",
+                offset=start, node=name, evidence=str(n_dims))
         dims = tuple(cur.count(f"dimension of {name}") for _ in range(n_dims))
         ggml_type = cur.u32(f"type of {name}")
         offset = int(cur.unpack("Q", 8, f"offset of {name}"))

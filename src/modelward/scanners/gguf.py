@@ -29,6 +29,7 @@ from typing_extensions import override
 
 from modelward._internal.gguf_reader import (
     T_STRING,
+    ExploitPatternError,
     GgufHeader,
     HeaderProblem,
     read_header,
@@ -139,6 +140,10 @@ class GgufScanner(Scanner):
             header = read_header(artifact)
         except ResourceLimitError:
             raise
+        except ExploitPatternError as err:
+            yield artifact.finding(TENSOR_LAYOUT, err.message, offset=err.offset, node=err.node,
+                                   evidence=err.evidence, severity=Severity.HIGH)
+            return
         except FormatError as err:
             yield artifact.finding(MALFORMED_HEADER, f"GGUF header is malformed: {err.message}",
                                    offset=err.offset)
