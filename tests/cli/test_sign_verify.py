@@ -37,14 +37,18 @@ def model(tmp_path: Path) -> Path:
     return folder
 
 
-def test_sign_then_verify(model: Path, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_sign_then_verify(
+    model: Path, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["sign", str(model), "--key", str(keypair[0])]) == 0
     assert (model / "model.sig").is_file()
     assert main(["verify", str(model), "--key", str(keypair[1])]) == 0
     assert "verified" in capsys.readouterr().out
 
 
-def test_verify_names_each_file(model: Path, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_names_each_file(
+    model: Path, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     main(["sign", str(model), "--key", str(keypair[0])])
     (model / "config.json").write_text("{}")
     (model / "sub" / "w.bin").unlink()
@@ -56,7 +60,9 @@ def test_verify_names_each_file(model: Path, keypair: tuple[Path, Path], capsys:
     assert "added: evil.pkl" in err
 
 
-def test_failures_are_never_verified(model: Path, keypair: tuple[Path, Path], tmp_path: Path) -> None:
+def test_failures_are_never_verified(
+    model: Path, keypair: tuple[Path, Path], tmp_path: Path
+) -> None:
     main(["sign", str(model), "--key", str(keypair[0])])
     other = ec.generate_private_key(ec.SECP256R1()).public_key()
     wrong = tmp_path / "wrong.pub"

@@ -19,12 +19,15 @@ class KeyPair:
     public: Path
 
 
-def write_keypair(folder: Path, name: str, key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> KeyPair:
+def write_keypair(
+    folder: Path, name: str, key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+) -> KeyPair:
     folder.mkdir(parents=True, exist_ok=True)
     private = folder / f"{name}.pem"
     public = folder / f"{name}.pub"
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+    private.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
     public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
     return KeyPair(private, public)
@@ -41,8 +44,10 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
     }
 
 
-def _cert(name: str, key: ec.EllipticCurvePrivateKey, issuer: str, issuer_key: ec.EllipticCurvePrivateKey,
-          *, ca: bool) -> x509.Certificate:
+def _cert(
+    name: str, key: ec.EllipticCurvePrivateKey, issuer: str,
+    issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool,
+) -> x509.Certificate:
     now = dt.datetime.now(dt.timezone.utc)
     builder = (
         x509.CertificateBuilder()
@@ -52,7 +57,8 @@ def _cert(name: str, key: ec.EllipticCurvePrivateKey, issuer: str, issuer_key: e
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None if not ca else 1), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=1 if ca else None),
+                       critical=True)
         .add_extension(x509.KeyUsage(digital_signature=not ca, content_commitment=False,
                                      key_encipherment=False, data_encipherment=False,
                                      key_agreement=False, key_cert_sign=ca, crl_sign=ca,

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from modelward.errors import VerificationError
+from modelward.findings import Severity
 from modelward.policy import Policy
 from modelward.scan import scan_path
-from modelward.findings import Severity
 from modelward.signing.attestation import attest_scan, verify_scan_attestation
 from modelward.signing.keys import load_signing_key, load_verifier
-from modelward.signing.lineage import LinkStatus, walk_lineage, record_lineage
+from modelward.signing.lineage import LinkStatus, record_lineage, walk_lineage
 from modelward.signing.sign import sign_model
 from modelward.signing.verify import verify_model
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,6 @@ from modelward.signing.keys import load_signing_key, load_verifier
 from modelward.signing.manifest import Serialization, build_manifest
 from modelward.signing.sign import sign_model, signature_path_for
 from modelward.signing.verify import ManifestMismatchError, verify_model
-
-from typing import Any
 
 KeyPair = Any
 Chain = Any
