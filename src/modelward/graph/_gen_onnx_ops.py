@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 TABLE = Path(__file__).with_name("onnx_ops.json")
-STANDARD_DOMAINS = ("", "ai.onnx.ml", "ai.onnx.preview.training")
+STANDARD_DOMAINS = ("", "ai.onnx.ml", "ai.onnx.preview", "ai.onnx.preview.training")
 
 
 def build_table() -> dict[str, object]:
@@ -48,6 +48,7 @@ def build_table() -> dict[str, object]:
         pass
     return {
         "onnx_version": onnx.__version__,
+        "ir_version": int(onnx.IR_VERSION),
         "onnxruntime_version": ort_version,
         "domains": {d: {op: sorted(set(v)) for op, v in sorted(ops.items())}
                     for d, ops in sorted(domains.items())},

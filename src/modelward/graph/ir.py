@@ -91,6 +91,7 @@ class Tensor:
         offset: file offset of the TensorProto's tag.
         payload_bytes: bytes of inline data (raw_data or typed repeated fields).
         string_lengths: sizes of ``string_data`` entries (string tensors only).
+        string_heads: the first bytes of the first few ``string_data`` entries.
         external: ``external_data`` key/value pairs (location, offset, length, checksum).
         is_external: ``data_location`` is EXTERNAL.
         values: the elements when the tensor is small (at most `SMALL_TENSOR`), else None.
@@ -107,6 +108,7 @@ class Tensor:
     is_external: bool = False
     values: tuple[Value, ...] | None = None
     raw_offset: int | None = None
+    string_heads: tuple[bytes, ...] = ()
 
     @property
     def numel(self) -> int:
@@ -368,6 +370,7 @@ class _Parser:
         dims: list[int] = []
         ext: list[tuple[str, str]] = []
         strings: list[int] = []
+        heads: list[bytes] = []
         values: list[Value] = []
         raw: memoryview | None = None
         payload = 0
@@ -396,7 +399,10 @@ class _Parser:
                 if len(values) < SMALL_TENSOR:
                     values.extend(self._floats(f, "tensor floats", width))
             elif n == 6:
-                strings.append(len(_sub(f, "string_data")))
+                text = _sub(f, "string_data")
+                strings.append(len(text))
+                if len(heads) < SMALL_TENSOR:
+                    heads.append(bytes(text[:16]))
                 self._count(len(strings), "tensor strings", f.offset)
             elif n == 13:
                 ext.append(self.entry(_sub(f, "external_data"), _start(f)))
@@ -406,6 +412,7 @@ class _Parser:
         t.dims = tuple(dims)
         t.external = tuple(ext)
         t.string_lengths = tuple(strings)
+        t.string_heads = tuple(heads)
         t.payload_bytes = payload + sum(strings)
         if raw is not None and not values:
             values = _decode_raw(raw, t.data_type)
