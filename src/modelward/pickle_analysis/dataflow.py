@@ -53,7 +53,7 @@ CRITICAL: Final = int(Severity.CRITICAL)
 HIGH: Final = int(Severity.HIGH)
 MEDIUM: Final = int(Severity.MEDIUM)
 
-GETATTRS: Final = frozenset({"builtins.getattr", "__builtin__.getattr", "operator.attrgetter.__call__"})
+GETATTRS: Final = frozenset({"builtins.getattr", "__builtin__.getattr"})
 IMPORTERS: Final = frozenset({
     "importlib.import_module", "builtins.__import__", "importlib.__import__",
     "importlib._bootstrap._gcd_import", "pkgutil.resolve_name",
@@ -112,7 +112,16 @@ class ImportRecord:
 
 
 def _severity(verdict: Verdict) -> int:
-    return CRITICAL if verdict is Verdict.DANGEROUS else (MEDIUM if verdict is Verdict.UNKNOWN else 0)
+    if verdict is Verdict.DANGEROUS:
+        return CRITICAL
+    return MEDIUM if verdict is Verdict.UNKNOWN else 0
+
+
+def _not_str(value: Value) -> bool:
+    """Whether `value` can never be a ``str`` at load time (STACK_GLOBAL then fails)."""
+    if isinstance(value, Blob):
+        return value.kind != "str"
+    return value is None or isinstance(value, (bytes, int, float, tuple, DictSym, ListSym))
 
 
 class DataFlow:
@@ -158,7 +167,8 @@ class DataFlow:
                    is_module: bool = False) -> Global:
         if record.reason == "":
             cls = self.classify(record.module, record.name)
-            record.verdict, record.capability, record.reason = cls.verdict, cls.capability, cls.reason
+            record.verdict, record.capability = cls.verdict, cls.capability
+            record.reason = cls.reason
         record.via = via
         self.records.append(record)
         return Global(record.dotted, record.offset, len(self.records) - 1, via, is_module)
@@ -180,7 +190,8 @@ class DataFlow:
             module, name = base.dotted, attr
         else:
             module, name = rec.module, f"{rec.name}.{attr}" if rec.name else attr
-        return self.add_record(ImportRecord(module, name, self.op_pos, "getattr", computed=True), via)
+        record = ImportRecord(module, name, self.op_pos, "getattr", computed=True)
+        return self.add_record(record, via)
 
     def module(self, dotted: str, via: Call) -> Global:
         return self.add_record(ImportRecord(dotted, "", self.op_pos, "import", computed=True),
@@ -194,8 +205,7 @@ class DataFlow:
         if isinstance(mod_e, str) and isinstance(name_e, str):
             via = Call("call", Opaque("STACK_GLOBAL"), (module, name), self.op_pos)
             return self.imported(mod_e, name_e, "STACK_GLOBAL", via=via)
-        if isinstance(module, (bytes, Blob, int, float, tuple, DictSym, ListSym)) or module is None \
-                or isinstance(name, (bytes, Blob, int, float, tuple, DictSym, ListSym)) or name is None:
+        if _not_str(module) or _not_str(name):
             from modelward.pickle_analysis.machine import Malformed
 
             raise Malformed("STACK_GLOBAL requires str")
@@ -300,7 +310,8 @@ class DataFlow:
         func, args = call.func, call.args
         if call.kind != "call" or not isinstance(args, tuple):
             return call
-        if isinstance(func, Call) and isinstance(func.func, Global) and isinstance(func.args, tuple):
+        if isinstance(func, Call) and isinstance(func.func, Global) \
+                and isinstance(func.args, tuple):
             inner = func.func.dotted
             if inner in ATTRGETTERS and len(args) == 1 and isinstance(args[0], Global):
                 name = self.const_str(func.args[0]) if func.args else None
@@ -375,7 +386,7 @@ class DataFlow:
             loader = False
         if (loader or risk >= HIGH) and self.nesting < MAX_NESTED_PICKLES:
             for value in blobs:
-                if self._nested(call, value, force=loader):
+                if self._nested(call, value):
                     risk = max(risk, HIGH)
         call.risk = risk
         if risk:
@@ -432,18 +443,21 @@ class DataFlow:
 
     # ----------------------------------------------------------------- nested pickles
 
-    def _nested(self, call: Call, value: Value, force: bool) -> bool:
+    def _nested(self, call: Call, value: Value) -> bool:
+        """Analyse `value` as a pickle nested in `call`'s data, if it looks like one."""
         from modelward.pickle_analysis.sniff import looks_like_pickle
+        from modelward.scanners.base import Artifact
 
         if isinstance(value, Blob):
             key = value.start if value.start is not None else id(value)
-            head = value.head if isinstance(value.head, bytes) else value.head.encode("latin-1", "replace")
-        else:
-            assert isinstance(value, bytes)
+            head = value.head if isinstance(value.head, bytes) else \
+                value.head.encode("latin-1", "replace")
+        elif isinstance(value, bytes):
             key, head = id(value), value
-        if key in self._nested_done or not (value_is_pickle := looks_like_pickle(head)):
+        else:
             return False
-        del force  # any pickle-looking payload in a risky call is analysed
+        if key in self._nested_done or not looks_like_pickle(head):
+            return False
         self._nested_done.add(key)
         limits = self.artifact.limits
         if isinstance(value, Blob) and value.start is not None:
@@ -451,15 +465,13 @@ class DataFlow:
                 self.add(self.artifact.finding(
                     PICKLE_RESOURCE_LIMIT, f"nested pickle of {value.length} bytes not analysed",
                     offset=value.start))
-                return value_is_pickle
+                return True
             sub = self.spawn(value.start, value.start + value.length)
         else:
             raw = value.full if isinstance(value, Blob) else value
             if raw is None:
                 return False
             payload = raw.encode("latin-1", "replace") if isinstance(raw, str) else raw
-            from modelward.scanners.base import Artifact
-
             child = Artifact(payload, path=self.artifact.path,
                              members=(*self.artifact.members, f"<pickle@{call.offset}>"),
                              depth=self.artifact.depth, context=self.artifact.context)
@@ -492,7 +504,7 @@ class DataFlow:
                 continue
             self._call_finding(call, counts, unknown_done)
         for rec in self.records:
-            if rec.covered or rec.verdict is Verdict.SAFE and not rec.computed:
+            if rec.covered or (rec.verdict is Verdict.SAFE and not rec.computed):
                 continue
             if rec.verdict is Verdict.DANGEROUS:
                 self._emit(DANGEROUS_GLOBAL, counts, rec.dotted, Severity.CRITICAL,
@@ -526,8 +538,8 @@ class DataFlow:
                        call.offset, evidence)
             return
         if call.resolved and call.kind in ("call", "new") and call.risk >= HIGH:
-            rec = next((r for r in reversed(self.records) if r.dotted == call.resolved), None)
-            what = f"{call.resolved} ({rec.capability})" if rec and rec.capability else call.resolved
+            found = [r for r in self.records if r.dotted == call.resolved and r.capability]
+            what = f"{call.resolved} ({found[-1].capability})" if found else call.resolved
             self._emit(REFLECTIVE_CALL, counts, call.resolved, Severity(call.risk),
                        f"calls {what}, obtained at load time through data flow", call.offset,
                        evidence)
@@ -571,8 +583,9 @@ def _apply_str_func(dotted: str, args: list[str | bytes]) -> str | bytes | None:
         enc = args[1] if len(args) > 1 else "utf-8"
         if not isinstance(enc, str) or enc.lower() not in _SAFE_CODECS:
             return None
-        fn = codecs.decode if short == "decode" else codecs.encode
-        return fn(args[0], enc)  # type: ignore[no-any-return]
+        transform = codecs.decode if short == "decode" else codecs.encode
+        out: object = transform(args[0], enc)  # type: ignore[arg-type]
+        return out if isinstance(out, (str, bytes)) else None
     if dotted == "base64.b64decode":
         return base64.b64decode(args[0])
     if dotted in ("binascii.unhexlify", "binascii.a2b_hex"):
@@ -588,7 +601,9 @@ def _apply_str_func(dotted: str, args: list[str | bytes]) -> str | bytes | None:
         if isinstance(enc, str) and enc.lower() in _SAFE_CODECS:
             return args[0].decode(enc)
         return None
-    if dotted in ("builtins.str.lower", "builtins.str.upper", "builtins.str.strip") and \
-            isinstance(args[0], str):
-        return getattr(args[0], short)()  # type: ignore[no-any-return]
+    if dotted in ("builtins.str.lower", "builtins.str.upper", "builtins.str.strip"):
+        text = args[0]
+        if isinstance(text, str):
+            return text.lower() if short == "lower" else text.upper() if short == "upper" \
+                else text.strip()
     return None

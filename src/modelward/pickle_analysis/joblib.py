@@ -27,7 +27,9 @@ WRAPPERS: Final = frozenset({
     "joblib.numpy_pickle.NumpyArrayWrapper",
     "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper",
 })
-_DTYPES: Final = frozenset({"numpy.dtype", "numpy.core.multiarray.dtype", "numpy._core.multiarray.dtype"})
+_DTYPES: Final = frozenset({
+    "numpy.dtype", "numpy.core.multiarray.dtype", "numpy._core.multiarray.dtype",
+})
 _TYPESTR: Final = re.compile(r"^[<>|=]?([a-zA-Z?])(\d*)")
 _DEFAULT_SIZE: Final = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8,
                         "q": 8, "Q": 8, "e": 2, "f": 4, "d": 8, "g": 16, "F": 8, "D": 16,

@@ -14,10 +14,11 @@ from __future__ import annotations
 import _compat_pickle
 import codecs
 import copyreg
+from collections.abc import Callable
 from dataclasses import replace
 from struct import error as StructError
 from struct import unpack_from
-from typing import TYPE_CHECKING, Callable, Final
+from typing import TYPE_CHECKING, Final
 
 from modelward.errors import ResourceLimitError
 from modelward.pickle_analysis import joblib as joblib_arrays
@@ -32,9 +33,7 @@ from modelward.pickle_analysis.symbols import (
     HEAD,
     SMALL,
     Blob,
-    Call,
     DictSym,
-    Global,
     ListSym,
     Opaque,
     Persistent,
@@ -266,7 +265,8 @@ class Machine(DataFlow):
             self.stack.append(value)
         else:
             kind = "str" if isinstance(value, str) else "bytes"
-            self.stack.append(Blob(kind, value[:HEAD], len(value), None, value if complete else None))
+            full = value if complete else None
+            self.stack.append(Blob(kind, value[:HEAD], len(value), None, full))
 
     def _memo_get(self, index: int) -> None:
         try:
@@ -400,7 +400,7 @@ class Machine(DataFlow):
             raise Malformed("the STRING opcode argument must be quoted")
         else:
             line = line[1:]
-        value = codecs.escape_decode(line)[0]  # type: ignore[attr-defined]
+        value = codecs.escape_decode(line)[0]
         self._push_text(value.decode("latin-1"), complete)
         return pos
 
@@ -453,7 +453,7 @@ class Machine(DataFlow):
         return pos
 
     def op_readonly_buffer(self, pos: int) -> int:
-        self.stack[-1]  # noqa: B018 - CPython reads the top of the stack (underflow check)
+        self.stack[-1]
         return pos
 
     def op_empty_tuple(self, pos: int) -> int:

@@ -5,17 +5,17 @@ They live in one module so every scanner that runs the machine on an embedded pi
 rules in its ``rules`` tuple through `PICKLE_RULES`.
 
 Rules:
-    MW-PKL-001 dangerous-global (CRITICAL): imports or calls a callable known to run code, touch files or the network.
-    MW-PKL-002 unknown-global (MEDIUM): imports a callable outside the allowlist; loading runs code nobody reviewed.
-    MW-PKL-003 reflective-call (CRITICAL): calls a callable computed at load time (getattr chains, computed import names).
+    MW-PKL-001 dangerous-global (CRITICAL): imports or calls a known code-running callable.
+    MW-PKL-002 unknown-global (MEDIUM): imports a callable outside the allowlist.
+    MW-PKL-003 reflective-call (CRITICAL): calls a callable computed at load time (getattr...).
     MW-PKL-004 attribute-poisoning (HIGH): BUILD sets attributes on a module, class or function.
-    MW-PKL-005 nested-pickle (HIGH): a pickle hidden in bytes or strings handed to a loader or call.
+    MW-PKL-005 nested-pickle (HIGH): a pickle hidden in bytes handed to a loader or call.
     MW-PKL-006 malformed-pickle (LOW): the stream is truncated or breaks the pickle VM's rules.
     MW-PKL-007 data-after-stop (LOW): bytes after the final STOP opcode that are not a pickle.
     MW-PKL-008 multiple-pickles (LOW): several pickles stacked back to back in one stream.
-    MW-PKL-009 suspicious-persistent-id (MEDIUM): a persistent id computed by calls or imports.
-    MW-PKL-010 pickle-resource-limit (MEDIUM): an opcode, depth, size or time budget stopped the analysis.
-    MW-PKL-011 unregistered-extension (MEDIUM): an EXT opcode names a code absent from copyreg's registry.
+    MW-PKL-009 suspicious-persistent-id (MEDIUM): a persistent id built by calls or imports.
+    MW-PKL-010 pickle-resource-limit (MEDIUM): a budget stopped the analysis early.
+    MW-PKL-011 unregistered-extension (MEDIUM): an EXT code absent from copyreg's registry.
 """
 
 from __future__ import annotations

@@ -28,8 +28,7 @@ TRIAL_OPS: Final = 4096
 #: Opcodes a truncated text stream must execute to count as a pickle.
 MIN_TRUNCATED_OPS: Final = 3
 
-_TRIAL_POLICY: Final = Policy()
-_TRIAL_POLICY = replace(_TRIAL_POLICY, limits=replace(_TRIAL_POLICY.limits, max_pickle_ops=TRIAL_OPS))
+_TRIAL_POLICY: Final = Policy(limits=replace(Policy().limits, max_pickle_ops=TRIAL_OPS))
 
 
 def looks_like_pickle(head: bytes) -> bool:

@@ -12,7 +12,7 @@ the evidence a user reads.
 
 from __future__ import annotations
 
-from typing import Final, Union
+from typing import Any, Final, Union
 
 __all__ = [
     "Blob", "Call", "DictSym", "Global", "ListSym", "Opaque", "Persistent", "SetSym",
@@ -180,8 +180,8 @@ class Opaque:
         self.label = label
 
 
-Value = Union[None, bool, int, float, complex, str, bytes, tuple, Global, Call, Persistent,
-              Blob, ListSym, DictSym, Opaque]
+Value = Union[None, bool, int, float, complex, str, bytes, "tuple[Any, ...]", Global, Call,
+              Persistent, Blob, ListSym, DictSym, Opaque]
 
 
 def _short_name(dotted: str) -> str:
@@ -217,7 +217,8 @@ def _render(value: Value, budget: list[int], depth: int = 0) -> str:
         return "[" + ", ".join(_render(v, budget, d) for v in value.items) + more + "]"
     if isinstance(value, DictSym):
         more = ", ..." if value.count > len(value.items) else ""
-        pairs = ", ".join(f"{_render(k, budget, d)}: {_render(v, budget, d)}" for k, v in value.items)
+        pairs = ", ".join(f"{_render(k, budget, d)}: {_render(v, budget, d)}"
+                          for k, v in value.items)
         return "{" + pairs + more + "}"
     if isinstance(value, Blob):
         text = repr(value.head)[:-1]

@@ -1,8 +1,9 @@
-"""Shared helpers (imported by the test modules of this folder) for pickle-machine tests: artifacts over bytes, hand-written opcode streams."""
+"""Shared helpers for the pickle-machine tests: artifacts over bytes, a run helper."""
 
 from __future__ import annotations
 
 import math
+
 from modelward.pickle_analysis.machine import Machine
 from modelward.policy import Policy
 from modelward.scanners.base import Artifact, ScanBudget, ScanContext

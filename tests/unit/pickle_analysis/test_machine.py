@@ -75,8 +75,9 @@ def materialize(value: Value, data: bytes) -> object:
             return args[0].encode(args[1])
         if value.func.dotted in ("builtins.set", "builtins.frozenset", "builtins.bytearray",
                                  "builtins.bytes"):
-            return {"builtins.set": set, "builtins.frozenset": frozenset,
-                    "builtins.bytearray": bytearray, "builtins.bytes": bytes}[value.func.dotted](*args)
+            kinds = {"builtins.set": set, "builtins.frozenset": frozenset,
+                     "builtins.bytearray": bytearray, "builtins.bytes": bytes}
+            return kinds[value.func.dotted](*args)
     assert not isinstance(value, (Global, Call, Opaque)), value
     return value
 
