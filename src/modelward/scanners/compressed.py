@@ -222,7 +222,7 @@ def _decompress(codec: str, data: memoryview, artifact: Artifact, outcome: _Outc
                     del out[cap:]
                     break
             if decoder.eof:
-                pos -= len(decoder.unused_data)
+                pos -= len(decoder.unused_data or b"")
                 magic = _MAGIC.get(codec)
                 rest = data[pos:]
                 if codec in ("zlib", "zlib-zf") and _zlib_header_ok(bytes(rest[:2])):
