@@ -204,24 +204,29 @@ class ZipArchive:
             ResourceLimitError: the member is larger than the caps allow.
         """
         if entry.data_offset is None:
-            raise FormatError(f"member {entry.name!r} has no readable local header",
-                              offset=entry.header_offset)
+            raise FormatError(
+                f"member {entry.name!r} has no readable local header", offset=entry.header_offset
+            )
         if entry.is_encrypted:
             raise FormatError(f"member {entry.name!r} is encrypted", offset=entry.header_offset)
         start, end = entry.data_offset, entry.data_offset + entry.compressed_size
         if end > len(self.data):
-            raise FormatError(f"member {entry.name!r} runs past the end of the archive",
-                              offset=start)
+            raise FormatError(
+                f"member {entry.name!r} runs past the end of the archive", offset=start
+            )
         raw = self.data[start:end]
         if entry.method == STORED:
             if crc_result is not None:
                 crc_result.append(zlib.crc32(raw) == entry.crc)
             return raw
         if entry.method not in ZIPFILE_METHODS:
-            raise FormatError(f"member {entry.name!r} uses unsupported compression method "
-                              f"{entry.method}", offset=start)
-        cap = min(limits.max_member_bytes,
-                  max(entry.compressed_size, 1) * limits.max_compression_ratio)
+            raise FormatError(
+                f"member {entry.name!r} uses unsupported compression method {entry.method}",
+                offset=start,
+            )
+        cap = min(
+            limits.max_member_bytes, max(entry.compressed_size, 1) * limits.max_compression_ratio
+        )
         out = bytearray()
         crc = 0
         for chunk in _inflate(raw, entry.method, cap + 1):
@@ -230,10 +235,14 @@ class ZipArchive:
             if spend is not None:
                 spend(len(chunk))
             if len(out) > cap:
-                why = ("the size budget" if cap == limits.max_member_bytes
-                       else f"a compression ratio of {limits.max_compression_ratio}")
-                raise ResourceLimitError(f"member {entry.name!r} inflates beyond {why}",
-                                         offset=start)
+                why = (
+                    "the size budget"
+                    if cap == limits.max_member_bytes
+                    else f"a compression ratio of {limits.max_compression_ratio}"
+                )
+                raise ResourceLimitError(
+                    f"member {entry.name!r} inflates beyond {why}", offset=start
+                )
         if crc_result is not None:
             crc_result.append(crc == entry.crc and len(out) == entry.size)
         return bytes(out)
@@ -247,7 +256,7 @@ def _inflate(raw: memoryview, method: int, cap: int) -> Iterator[bytes]:
             decomp = zlib.decompressobj(-15)
             produced = 0
             for pos in range(0, max(len(raw), 1), _CHUNK):
-                data = decomp.decompress(raw[pos:pos + _CHUNK], _CHUNK)
+                data = decomp.decompress(raw[pos : pos + _CHUNK], _CHUNK)
                 while True:
                     if data:
                         produced += len(data)
@@ -267,10 +276,10 @@ def _inflate(raw: memoryview, method: int, cap: int) -> Iterator[bytes]:
             decomp = bz2.BZ2Decompressor()
         else:
             decomp = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=_zip_lzma_filters(raw))
-            raw = raw[4 + struct.unpack_from("<H", raw, 2)[0]:]
+            raw = raw[4 + struct.unpack_from("<H", raw, 2)[0] :]
         produced = 0
         for pos in range(0, max(len(raw), 1), _CHUNK):
-            data = decomp.decompress(raw[pos:pos + _CHUNK], _CHUNK)
+            data = decomp.decompress(raw[pos : pos + _CHUNK], _CHUNK)
             while True:
                 if data:
                     produced += len(data)
@@ -291,7 +300,7 @@ def _zip_lzma_filters(raw: memoryview) -> list[dict[str, object]]:
     if len(raw) < 4:
         raise FormatError("truncated LZMA member header")
     (psize,) = struct.unpack_from("<H", raw, 2)
-    props = bytes(raw[4:4 + psize])
+    props = bytes(raw[4 : 4 + psize])
     # zipfile does the same: decode the properties through the LZMA1 filter helper.
     return [lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)]  # type: ignore[attr-defined]
 
@@ -316,16 +325,23 @@ def _find_eocd(data: memoryview, anomalies: list[Anomaly]) -> int:
     if not complete:
         raise FormatError("no end of central directory record: not a zip archive")
     if len(positions) > 1:
-        anomalies.append(Anomaly(
-            "multiple-eocd",
-            f"{len(positions)} end-of-central-directory signatures; readers that search "
-            "forward or stop at another one see a different archive",
-            offset=positions[-1], evidence=", ".join(str(p) for p in sorted(positions)[:8])))
+        anomalies.append(
+            Anomaly(
+                "multiple-eocd",
+                f"{len(positions)} end-of-central-directory signatures; readers that search "
+                "forward or stop at another one see a different archive",
+                offset=positions[-1],
+                evidence=", ".join(str(p) for p in sorted(positions)[:8]),
+            )
+        )
     return complete[0]
 
 
-def parse_zip(data: memoryview, limits: Limits, check_deadline: Callable[[], None] | None = None,
-              ) -> ZipArchive:
+def parse_zip(
+    data: memoryview,
+    limits: Limits,
+    check_deadline: Callable[[], None] | None = None,
+) -> ZipArchive:
     """Parse the central directory and local headers (never member data).
 
     Raises:
@@ -336,44 +352,60 @@ def parse_zip(data: memoryview, limits: Limits, check_deadline: Callable[[], Non
     size = len(data)
     eocd = _find_eocd(data, anomalies)
     (_, disk, cd_disk, n_disk, n_total, cd_size, cd_offset, comment_len) = struct.unpack_from(
-        "<4sHHHHIIH", data, eocd)
-    comment = bytes(data[eocd + EOCD_SIZE:eocd + EOCD_SIZE + comment_len])
+        "<4sHHHHIIH", data, eocd
+    )
+    comment = bytes(data[eocd + EOCD_SIZE : eocd + EOCD_SIZE + comment_len])
     trailing = size - (eocd + EOCD_SIZE + comment_len)
     if trailing != 0:
-        anomalies.append(Anomaly(
-            "comment-length",
-            f"the end record's comment length ({comment_len}) does not match the "
-            f"{size - eocd - EOCD_SIZE} bytes that follow it; data hides after the archive",
-            offset=eocd))
+        anomalies.append(
+            Anomaly(
+                "comment-length",
+                f"the end record's comment length ({comment_len}) does not match the "
+                f"{size - eocd - EOCD_SIZE} bytes that follow it; data hides after the archive",
+                offset=eocd,
+            )
+        )
     zip64_eocd_at = None
     locator = eocd - ZIP64_LOCATOR_SIZE
-    if locator >= 0 and bytes(data[locator:locator + 4]) == ZIP64_LOCATOR_SIG:
+    if locator >= 0 and bytes(data[locator : locator + 4]) == ZIP64_LOCATOR_SIG:
         (_, _, rel, _) = struct.unpack_from("<4sIQI", data, locator)
         zip64_eocd_at = rel
         if rel != locator - ZIP64_EOCD_SIZE:
-            anomalies.append(Anomaly(
-                "zip64-locator",
-                "the ZIP64 locator points elsewhere than the record right before it; "
-                "miniz (PyTorch) follows the pointer, zipfile reads the adjacent record",
-                offset=locator))
-        if rel + ZIP64_EOCD_SIZE > size or bytes(data[rel:rel + 4]) != ZIP64_EOCD_SIG:
+            anomalies.append(
+                Anomaly(
+                    "zip64-locator",
+                    "the ZIP64 locator points elsewhere than the record right before it; "
+                    "miniz (PyTorch) follows the pointer, zipfile reads the adjacent record",
+                    offset=locator,
+                )
+            )
+        if rel + ZIP64_EOCD_SIZE > size or bytes(data[rel : rel + 4]) != ZIP64_EOCD_SIG:
             raise FormatError("ZIP64 end record not found where the locator points", offset=rel)
-        (_, _, _, _, disk, cd_disk, n_disk64, n_total64, cd_size64, cd_offset64) = struct.unpack_from(
-            "<4sQHHIIQQQQ", data, rel)
-        for old, new, what in ((n_total, n_total64, "entry count"), (cd_size, cd_size64, "size"),
-                               (cd_offset, cd_offset64, "offset")):
+        (_, _, _, _, disk, cd_disk, n_disk64, n_total64, cd_size64, cd_offset64) = (
+            struct.unpack_from("<4sQHHIIQQQQ", data, rel)
+        )
+        for old, new, what in (
+            (n_total, n_total64, "entry count"),
+            (cd_size, cd_size64, "size"),
+            (cd_offset, cd_offset64, "offset"),
+        ):
             if old not in (0xFFFF, 0xFFFFFFFF) and old != new:
-                anomalies.append(Anomaly(
-                    "zip64-mismatch",
-                    f"central directory {what} differs between the ZIP64 record ({new}) and the "
-                    f"classic end record ({old}); readers ignoring ZIP64 see another archive",
-                    offset=eocd))
+                anomalies.append(
+                    Anomaly(
+                        "zip64-mismatch",
+                        f"central directory {what} differs between the ZIP64 record ({new}) "
+                        "and the "
+                        f"classic end record ({old}); readers ignoring ZIP64 see another archive",
+                        offset=eocd,
+                    )
+                )
         n_disk, n_total, cd_size, cd_offset = n_disk64, n_total64, cd_size64, cd_offset64
     if disk != 0 or cd_disk != 0 or n_disk != n_total:
         raise FormatError("multi-disk (spanned) zip archives are not supported", offset=eocd)
     if n_total > limits.max_members:
         raise ResourceLimitError(
-            f"archive declares {n_total} members (limit {limits.max_members})", offset=eocd)
+            f"archive declares {n_total} members (limit {limits.max_members})", offset=eocd
+        )
     # zipfile trusts where the directory really is and shifts every offset by the
     # difference ("concat"); miniz uses the stored offset as is.
     cd_end = zip64_eocd_at if zip64_eocd_at is not None else eocd
@@ -383,28 +415,61 @@ def parse_zip(data: memoryview, limits: Limits, check_deadline: Callable[[], Non
     prepended = 0
     if concat > 0:
         prepended = concat
-        anomalies.append(Anomaly(
-            "prepended-data",
-            f"{concat} bytes precede the archive proper; zipfile shifts every offset by them "
-            "while PyTorch's reader does not, so the two see different members (polyglot)",
-            offset=0))
+        anomalies.append(
+            Anomaly(
+                "prepended-data",
+                f"{concat} bytes precede the archive proper; zipfile shifts every offset by them "
+                "while PyTorch's reader does not, so the two see different members (polyglot)",
+                offset=0,
+            )
+        )
     start = cd_offset + concat
     entries: list[ZipEntry] = []
     pos = start
     for index in range(n_total):
         if check_deadline is not None and index % 4096 == 0:
             check_deadline()
-        if pos + CENTRAL_SIZE > size or bytes(data[pos:pos + 4]) != CENTRAL_SIG:
+        if pos + CENTRAL_SIZE > size or bytes(data[pos : pos + 4]) != CENTRAL_SIG:
             raise FormatError(f"central directory record {index} is corrupt", offset=pos)
-        (_, _, create_ver, _, flags, method, _, _, crc, csize, usize, nlen, xlen, clen, _, _,
-         ext_attr, lho) = struct.unpack_from("<4sBBHHHHHIIIHHHHHII", data, pos)
-        raw_name = bytes(data[pos + CENTRAL_SIZE:pos + CENTRAL_SIZE + nlen])
-        extra = bytes(data[pos + CENTRAL_SIZE + nlen:pos + CENTRAL_SIZE + nlen + xlen])
+        (
+            _,
+            _,
+            create_ver,
+            _,
+            flags,
+            method,
+            _,
+            _,
+            crc,
+            csize,
+            usize,
+            nlen,
+            xlen,
+            clen,
+            _,
+            _,
+            ext_attr,
+            lho,
+        ) = struct.unpack_from("<4sBBHHHHHIIIHHHHHII", data, pos)
+        raw_name = bytes(data[pos + CENTRAL_SIZE : pos + CENTRAL_SIZE + nlen])
+        extra = bytes(data[pos + CENTRAL_SIZE + nlen : pos + CENTRAL_SIZE + nlen + xlen])
         usize, csize, lho = _zip64_extra(extra, usize, csize, lho)
-        entries.append(ZipEntry(
-            index=index, raw_name=raw_name, name=_decode_name(raw_name, flags), flags=flags,
-            method=method, crc=crc, compressed_size=csize, size=usize, header_offset=lho,
-            external_attr=ext_attr, create_system=create_ver, cd_offset=pos))
+        entries.append(
+            ZipEntry(
+                index=index,
+                raw_name=raw_name,
+                name=_decode_name(raw_name, flags),
+                flags=flags,
+                method=method,
+                crc=crc,
+                compressed_size=csize,
+                size=usize,
+                header_offset=lho,
+                external_attr=ext_attr,
+                create_system=create_ver,
+                cd_offset=pos,
+            )
+        )
         pos += CENTRAL_SIZE + nlen + xlen + clen
     if pos > cd_end:
         raise FormatError("central directory overruns its end record", offset=pos)
@@ -421,9 +486,9 @@ def _zip64_extra(extra: bytes, usize: int, csize: int, lho: int) -> tuple[int, i
     pos = 0
     while pos + 4 <= len(extra):
         tag, length = struct.unpack_from("<HH", extra, pos)
-        body = extra[pos + 4:pos + 4 + length]
+        body = extra[pos + 4 : pos + 4 + length]
         if tag == 0x0001:
-            values = [v[0] for v in struct.iter_unpack("<Q", body[:len(body) // 8 * 8])]
+            values = [v[0] for v in struct.iter_unpack("<Q", body[: len(body) // 8 * 8])]
             if usize == 0xFFFFFFFF and values:
                 usize = values.pop(0)
             if csize == 0xFFFFFFFF and values:
@@ -440,33 +505,52 @@ def _read_local_headers(archive: ZipArchive, concat: int) -> None:
     size = len(data)
     for entry in archive.entries:
         lho = entry.header_offset + concat
-        if lho + LOCAL_SIZE > size or bytes(data[lho:lho + 4]) != LOCAL_SIG:
-            anomalies.append(Anomaly(
-                "bad-local-header", "the central directory points at no local header; "
-                "the member cannot be read and readers disagree on what it holds",
-                entry.name, lho))
+        if lho + LOCAL_SIZE > size or bytes(data[lho : lho + 4]) != LOCAL_SIG:
+            anomalies.append(
+                Anomaly(
+                    "bad-local-header",
+                    "the central directory points at no local header; "
+                    "the member cannot be read and readers disagree on what it holds",
+                    entry.name,
+                    lho,
+                )
+            )
             continue
         (_, _, lflags, lmethod, _, _, _, _, _, nlen, xlen) = struct.unpack_from(
-            "<4sHHHHHIIIHH", data, lho)
-        entry.local_name = bytes(data[lho + LOCAL_SIZE:lho + LOCAL_SIZE + nlen])
+            "<4sHHHHHIIIHH", data, lho
+        )
+        entry.local_name = bytes(data[lho + LOCAL_SIZE : lho + LOCAL_SIZE + nlen])
         entry.data_offset = lho + LOCAL_SIZE + nlen + xlen
         if entry.local_name != entry.raw_name:
-            anomalies.append(Anomaly(
-                "name-mismatch",
-                "local header name differs from the central directory name; PyTorch "
-                "ignores it, zipfile refuses the member, stream readers trust it",
-                entry.name, lho, repr(entry.local_name[:120])))
+            anomalies.append(
+                Anomaly(
+                    "name-mismatch",
+                    "local header name differs from the central directory name; PyTorch "
+                    "ignores it, zipfile refuses the member, stream readers trust it",
+                    entry.name,
+                    lho,
+                    repr(entry.local_name[:120]),
+                )
+            )
         if lmethod != entry.method:
-            anomalies.append(Anomaly(
-                "method-mismatch",
-                f"local header says compression method {lmethod}, central directory says "
-                f"{entry.method}; stream readers and directory readers decode differently",
-                entry.name, lho))
+            anomalies.append(
+                Anomaly(
+                    "method-mismatch",
+                    f"local header says compression method {lmethod}, central directory says "
+                    f"{entry.method}; stream readers and directory readers decode differently",
+                    entry.name,
+                    lho,
+                )
+            )
         if (lflags ^ entry.flags) & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION):
-            anomalies.append(Anomaly(
-                "flag-mismatch",
-                "local and central headers disagree on whether the member is encrypted",
-                entry.name, lho))
+            anomalies.append(
+                Anomaly(
+                    "flag-mismatch",
+                    "local and central headers disagree on whether the member is encrypted",
+                    entry.name,
+                    lho,
+                )
+            )
 
 
 def _check_entries(archive: ZipArchive, cd_start: int, cd_end: int) -> None:
@@ -477,69 +561,120 @@ def _check_entries(archive: ZipArchive, cd_start: int, cd_end: int) -> None:
     spans: list[tuple[int, int, ZipEntry]] = []
     for entry in archive.entries:
         if entry.raw_name in seen:
-            anomalies.append(Anomaly(
-                "duplicate-name",
-                f"name also used by member #{seen[entry.raw_name].index}; zipfile keeps the "
-                "last one, PyTorch's binary search may pick either, extractors the first",
-                entry.name, entry.cd_offset))
+            anomalies.append(
+                Anomaly(
+                    "duplicate-name",
+                    f"name also used by member #{seen[entry.raw_name].index}; zipfile keeps the "
+                    "last one, PyTorch's binary search may pick either, extractors the first",
+                    entry.name,
+                    entry.cd_offset,
+                )
+            )
         elif entry.raw_name.lower() in seen_ci:
-            anomalies.append(Anomaly(
-                "duplicate-name",
-                f"name differs only in case from member #{seen_ci[entry.raw_name.lower()].index}"
-                "; PyTorch looks names up case-insensitively and may pick either",
-                entry.name, entry.cd_offset))
+            anomalies.append(
+                Anomaly(
+                    "duplicate-name",
+                    "name differs only in case from member "
+                    f"#{seen_ci[entry.raw_name.lower()].index}"
+                    "; PyTorch looks names up case-insensitively and may pick either",
+                    entry.name,
+                    entry.cd_offset,
+                )
+            )
         seen.setdefault(entry.raw_name, entry)
         seen_ci.setdefault(entry.raw_name.lower(), entry)
         if b"\x00" in entry.raw_name:
-            anomalies.append(Anomaly(
-                "nul-in-name",
-                "member name contains a NUL byte; zipfile and C readers truncate it there, "
-                "miniz compares the full name", entry.name, entry.cd_offset,
-                repr(entry.raw_name[:120])))
+            anomalies.append(
+                Anomaly(
+                    "nul-in-name",
+                    "member name contains a NUL byte; zipfile and C readers truncate it there, "
+                    "miniz compares the full name",
+                    entry.name,
+                    entry.cd_offset,
+                    repr(entry.raw_name[:120]),
+                )
+            )
         if entry.is_encrypted or entry.flags & (FLAG_PATCH | FLAG_MASKED_HEADERS):
-            anomalies.append(Anomaly(
-                "encrypted", "member is encrypted (or a patch); it cannot be analysed",
-                entry.name, entry.cd_offset))
+            anomalies.append(
+                Anomaly(
+                    "encrypted",
+                    "member is encrypted (or a patch); it cannot be analysed",
+                    entry.name,
+                    entry.cd_offset,
+                )
+            )
         elif entry.method not in ZIPFILE_METHODS:
-            anomalies.append(Anomaly(
-                "unsupported-method",
-                f"compression method {entry.method} is not one the scanner can read",
-                entry.name, entry.cd_offset))
+            anomalies.append(
+                Anomaly(
+                    "unsupported-method",
+                    f"compression method {entry.method} is not one the scanner can read",
+                    entry.name,
+                    entry.cd_offset,
+                )
+            )
         elif entry.method not in MINIZ_METHODS:
-            anomalies.append(Anomaly(
-                "unsupported-method",
-                f"compression method {entry.method} is read by zipfile but refused by PyTorch",
-                entry.name, entry.cd_offset))
+            anomalies.append(
+                Anomaly(
+                    "unsupported-method",
+                    f"compression method {entry.method} is read by zipfile but refused by PyTorch",
+                    entry.name,
+                    entry.cd_offset,
+                )
+            )
         if entry.method == STORED and entry.compressed_size != entry.size:
-            anomalies.append(Anomaly(
-                "size-mismatch",
-                f"stored member declares {entry.compressed_size} stored bytes but "
-                f"{entry.size} uncompressed; readers return different contents",
-                entry.name, entry.cd_offset))
+            anomalies.append(
+                Anomaly(
+                    "size-mismatch",
+                    f"stored member declares {entry.compressed_size} stored bytes but "
+                    f"{entry.size} uncompressed; readers return different contents",
+                    entry.name,
+                    entry.cd_offset,
+                )
+            )
         if (entry.external_attr & 0x10) and not entry.raw_name.endswith(b"/") and entry.size:
-            anomalies.append(Anomaly(
-                "dir-attribute",
-                "member with data carries the DOS directory attribute; miniz (PyTorch) reads "
-                "it as empty while zipfile returns its bytes", entry.name, entry.cd_offset))
+            anomalies.append(
+                Anomaly(
+                    "dir-attribute",
+                    "member with data carries the DOS directory attribute; miniz (PyTorch) reads "
+                    "it as empty while zipfile returns its bytes",
+                    entry.name,
+                    entry.cd_offset,
+                )
+            )
         end = entry.data_end
         if end is not None and entry.data_offset is not None:
             if end > size:
-                anomalies.append(Anomaly(
-                    "truncated", "member data runs past the end of the file",
-                    entry.name, entry.data_offset))
+                anomalies.append(
+                    Anomaly(
+                        "truncated",
+                        "member data runs past the end of the file",
+                        entry.name,
+                        entry.data_offset,
+                    )
+                )
             elif entry.compressed_size and entry.data_offset < cd_end and end > cd_start:
-                anomalies.append(Anomaly(
-                    "overlap", "member data overlaps the central directory",
-                    entry.name, entry.data_offset))
+                anomalies.append(
+                    Anomaly(
+                        "overlap",
+                        "member data overlaps the central directory",
+                        entry.name,
+                        entry.data_offset,
+                    )
+                )
             spans.append((entry.header_offset + archive.prepended, end, entry))
     spans.sort(key=lambda s: (s[0], s[1]))
     reach, owner = -1, None
     for begin, end, entry in spans:
         if owner is not None and begin < reach:
-            anomalies.append(Anomaly(
-                "overlap",
-                f"member overlaps member #{owner.index} ({owner.name!r}); overlapping members "
-                "are a zip-bomb technique and make readers disagree", entry.name, begin))
+            anomalies.append(
+                Anomaly(
+                    "overlap",
+                    f"member overlaps member #{owner.index} ({owner.name!r}); overlapping members "
+                    "are a zip-bomb technique and make readers disagree",
+                    entry.name,
+                    begin,
+                )
+            )
         if end > reach:
             reach, owner = end, entry
 
@@ -561,10 +696,13 @@ def has_zip_tail(data: memoryview) -> bool:
     if pos < 0:
         return False
     eocd = window_start + pos
-    if eocd >= ZIP64_LOCATOR_SIZE and bytes(data[eocd - ZIP64_LOCATOR_SIZE:eocd - 16]) == ZIP64_LOCATOR_SIG:
+    if (
+        eocd >= ZIP64_LOCATOR_SIZE
+        and bytes(data[eocd - ZIP64_LOCATOR_SIZE : eocd - 16]) == ZIP64_LOCATOR_SIG
+    ):
         return True
     (_, _, _, _, n_total, cd_size, cd_offset, _) = struct.unpack_from("<4sHHHHIIH", data, eocd)
     if n_total == 0:
-        return cd_size == 0
+        return bool(cd_size == 0)
     start = eocd - cd_size
-    return 0 <= start and bytes(data[start:start + 4]) == CENTRAL_SIG and cd_offset <= start
+    return 0 <= start and bytes(data[start : start + 4]) == CENTRAL_SIG and cd_offset <= start

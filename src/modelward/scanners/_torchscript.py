@@ -18,18 +18,54 @@ from typing import Final
 __all__ = ["CodeUse", "read_code"]
 
 #: Operator namespaces shipped with PyTorch itself.
-STANDARD_NAMESPACES: Final = frozenset({
-    "aten", "prim", "quantized", "_quantized", "profiler", "_caffe2", "quantized_decomposed",
-    "_prims", "prims", "torchvision", "image", "rngprims", "higher_order", "cuda", "inductor",
-    "mkldnn", "mkl", "_c10d_functional", "c10d_functional", "_dtensor", "onednn", "xnnpack",
-})
+STANDARD_NAMESPACES: Final = frozenset(
+    {
+        "aten",
+        "prim",
+        "quantized",
+        "_quantized",
+        "profiler",
+        "_caffe2",
+        "quantized_decomposed",
+        "_prims",
+        "prims",
+        "torchvision",
+        "image",
+        "rngprims",
+        "higher_order",
+        "cuda",
+        "inductor",
+        "mkldnn",
+        "mkl",
+        "_c10d_functional",
+        "c10d_functional",
+        "_dtensor",
+        "onednn",
+        "xnnpack",
+    }
+)
 
 #: Operators (any namespace) and builtins that touch files, processes or code.
-DANGEROUS_NAMES: Final = frozenset({
-    "from_file", "save", "load", "_load_for_lite_interpreter", "load_library", "system",
-    "popen", "exec", "eval", "compile", "open", "__import__", "getattr", "import_module",
-    "_jit_pass", "_run_emit_module_hook",
-})
+DANGEROUS_NAMES: Final = frozenset(
+    {
+        "from_file",
+        "save",
+        "load",
+        "_load_for_lite_interpreter",
+        "load_library",
+        "system",
+        "popen",
+        "exec",
+        "eval",
+        "compile",
+        "open",
+        "__import__",
+        "getattr",
+        "import_module",
+        "_jit_pass",
+        "_run_emit_module_hook",
+    }
+)
 
 MAX_SOURCE: Final = 8 << 20
 
@@ -78,7 +114,10 @@ def read_code(source: bytes) -> list[CodeUse]:
     except RecursionError:
         return [CodeUse("unparsed", "source nests too deeply to analyse")]
     for node in nodes:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "__setstate__":
+        if (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.name == "__setstate__"
+        ):
             uses.append(CodeUse("load-hook", node.name, node.lineno))
         elif isinstance(node, ast.Attribute):
             name = _dotted(node)

@@ -14,9 +14,9 @@ Claims are careful: a zlib stream needs a valid header checksum and a first chun
 inflates; lzma-alone needs a first chunk that decodes.
 
 Rules:
-    MW-CMP-001 unanalysed-stream (MEDIUM): the codec's library is not installed, so the content was not analysed.
-    MW-CMP-002 corrupt-stream (LOW): the stream is truncated or corrupt; its decoded prefix was analysed.
-    MW-CMP-003 trailing-data (LOW): bytes follow the compressed stream; they were analysed separately.
+    MW-CMP-001 unanalysed-stream (MEDIUM): codec library missing; content not analysed.
+    MW-CMP-002 corrupt-stream (LOW): truncated or corrupt stream; its decoded prefix was analysed.
+    MW-CMP-003 trailing-data (LOW): bytes follow the compressed stream; analysed separately.
 """
 
 from __future__ import annotations
@@ -37,19 +37,25 @@ from modelward.scanners.base import Artifact, Buffer, Nested, Scanner, ScanOutpu
 __all__ = ["CompressedScanner", "sniff_codec"]
 
 UNANALYSED_STREAM: Final = Rule(
-    RuleId("MW-CMP-001"), "unanalysed-stream", Severity.MEDIUM,
+    RuleId("MW-CMP-001"),
+    "unanalysed-stream",
+    Severity.MEDIUM,
     "The stream is compressed with a codec whose Python library is not installed, so its "
     "content (often a pickle) was not analysed and is not verified.",
     "Install the optional codec (pip install lz4 / zstandard) and scan again.",
 )
 CORRUPT_STREAM: Final = Rule(
-    RuleId("MW-CMP-002"), "corrupt-stream", Severity.LOW,
+    RuleId("MW-CMP-002"),
+    "corrupt-stream",
+    Severity.LOW,
     "The compressed stream is truncated or corrupt. Loaders act on what they decoded before "
     "the error, so that prefix was analysed; the rest is unknown.",
     "Obtain the file again from a trusted source.",
 )
 TRAILING_DATA: Final = Rule(
-    RuleId("MW-CMP-003"), "trailing-data", Severity.LOW,
+    RuleId("MW-CMP-003"),
+    "trailing-data",
+    Severity.LOW,
     "Bytes follow the end of the compressed stream; decompressors ignore or choke on them, "
     "other tools may read them. They were analysed as a stream of their own.",
     "Find out what appended data to the file.",
@@ -102,7 +108,8 @@ class _ZstdDecoder:
         import zstandard
 
         self._reader = zstandard.ZstdDecompressor().stream_reader(
-            bytes(data), read_across_frames=True, read_size=_CHUNK)
+            bytes(data), read_across_frames=True, read_size=_CHUNK
+        )
         self.eof = False
         self.unused_data = b""
         self.needs_input = False
@@ -133,8 +140,12 @@ def sniff_codec(head: bytes) -> tuple[str, int] | None:
     """The codec of a stream and where its compressed data starts, or None."""
     if head.startswith(b"\x1f\x8b\x08"):
         return "gzip", 0
-    if head.startswith(b"BZh") and len(head) >= 10 and head[3:4] in b"123456789" and head[4:10] in (
-            b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90"):
+    if (
+        head.startswith(b"BZh")
+        and len(head) >= 10
+        and head[3:4] in b"123456789"
+        and head[4:10] in (b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90")
+    ):
         return "bz2", 0
     if head.startswith(b"\xfd7zXZ\x00"):
         return "xz", 0
@@ -147,14 +158,17 @@ def sniff_codec(head: bytes) -> tuple[str, int] | None:
             int(head[2:_ZF_HEADER].decode("ascii").strip(), 16)
         except (UnicodeDecodeError, ValueError):
             return None
-        start = _ZF_HEADER + (1 if head[_ZF_HEADER:_ZF_HEADER + 1] == b" " else 0)
+        start = _ZF_HEADER + (1 if head[_ZF_HEADER : _ZF_HEADER + 1] == b" " else 0)
         if _zlib_header_ok(head[start:]):
             return "zlib-zf", start
         return None
     if _zlib_header_ok(head) and _first_chunk_decodes(lambda: _ZlibDecoder(15), head[:4096]):
         return "zlib", 0
-    if head.startswith(b"\x5d\x00\x00") and len(head) >= 13 and _first_chunk_decodes(
-            lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), head[:4096]):
+    if (
+        head.startswith(b"\x5d\x00\x00")
+        and len(head) >= 13
+        and _first_chunk_decodes(lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), head[:4096])
+    ):
         return "lzma", 0
     return None
 
@@ -171,13 +185,18 @@ def _decoder(codec: str, data: memoryview) -> _Decoder:
     if codec == "lzma":
         return lzma.LZMADecompressor(lzma.FORMAT_ALONE)
     if codec == "lz4":
-        import lz4.frame
+        import lz4.frame  # type: ignore[import-untyped]
 
         return lz4.frame.LZ4FrameDecompressor()  # type: ignore[no-any-return]
     return _ZstdDecoder(data)
 
 
-_MAGIC: Final = {"gzip": b"\x1f\x8b", "bz2": b"BZh", "xz": b"\xfd7zXZ\x00", "lz4": b"\x04\x22\x4d\x18"}
+_MAGIC: Final = {
+    "gzip": b"\x1f\x8b",
+    "bz2": b"BZh",
+    "xz": b"\xfd7zXZ\x00",
+    "lz4": b"\x04\x22\x4d\x18",
+}
 
 
 @dataclass
@@ -208,7 +227,7 @@ def _decompress(codec: str, data: memoryview, artifact: Artifact, outcome: _Outc
                     break
             else:
                 needs = getattr(decoder, "needs_input", True)
-                feed = bytes(data[pos:pos + _CHUNK]) if needs else b""
+                feed = bytes(data[pos : pos + _CHUNK]) if needs else b""
                 if needs:
                     pos += len(feed)
                 chunk = decoder.decompress(feed, _CHUNK)
@@ -218,7 +237,8 @@ def _decompress(codec: str, data: memoryview, artifact: Artifact, outcome: _Outc
                 if len(out) > cap:
                     outcome.over_budget = ResourceLimitError(
                         f"{codec} stream inflates beyond {cap} bytes (member size or "
-                        f"compression ratio limit); only its first {cap} bytes were analysed")
+                        f"compression ratio limit); only its first {cap} bytes were analysed"
+                    )
                     del out[cap:]
                     break
             if decoder.eof:
@@ -228,7 +248,7 @@ def _decompress(codec: str, data: memoryview, artifact: Artifact, outcome: _Outc
                 if codec in ("zlib", "zlib-zf") and _zlib_header_ok(bytes(rest[:2])):
                     decoder = _decoder(codec, rest)
                     continue
-                if magic is not None and bytes(rest[:len(magic)]) == magic:
+                if magic is not None and bytes(rest[: len(magic)]) == magic:
                     decoder = _decoder(codec, rest)
                     continue
                 break
@@ -253,9 +273,21 @@ class CompressedScanner(Scanner):
     """One compressed stream in, one nested decompressed stream out."""
 
     name: ClassVar[str] = "compressed"
-    suffixes: ClassVar[frozenset[str]] = frozenset({
-        ".gz", ".gzip", ".z", ".zlib", ".bz2", ".xz", ".lzma", ".lz4", ".zst", ".zstd", ".tgz",
-    })
+    suffixes: ClassVar[frozenset[str]] = frozenset(
+        {
+            ".gz",
+            ".gzip",
+            ".z",
+            ".zlib",
+            ".bz2",
+            ".xz",
+            ".lzma",
+            ".lz4",
+            ".zst",
+            ".zstd",
+            ".tgz",
+        }
+    )
     rules: ClassVar[tuple[Rule, ...]] = (UNANALYSED_STREAM, CORRUPT_STREAM, TRAILING_DATA)
     priority: ClassVar[int] = 5
 
@@ -275,9 +307,11 @@ class CompressedScanner(Scanner):
             try:
                 __import__(module)
             except ImportError:
-                yield artifact.finding(UNANALYSED_STREAM,
-                                       f"{codec} stream not analysed: the {module} library is not "
-                                       "installed", evidence=repr(artifact.head[:8]))
+                yield artifact.finding(
+                    UNANALYSED_STREAM,
+                    f"{codec} stream not analysed: the {module} library is not installed",
+                    evidence=repr(artifact.head[:8]),
+                )
                 return
         body = artifact.view(start)
         outcome = _Outcome()
@@ -289,15 +323,21 @@ class CompressedScanner(Scanner):
         if not outcome.done:  # the engine refused to go deeper; nothing was decompressed
             return
         if outcome.corrupt is not None:
-            yield artifact.finding(CORRUPT_STREAM, f"{outcome.corrupt}; the {outcome.output} bytes "
-                                   "decoded before it were analysed", offset=start)
+            yield artifact.finding(
+                CORRUPT_STREAM,
+                f"{outcome.corrupt}; the {outcome.output} bytes decoded before it were analysed",
+                offset=start,
+            )
         end = start + (outcome.end or 0)
         if outcome.over_budget is None and outcome.corrupt is None and end < artifact.size:
             rest = artifact.view(end)
             if any(rest[i] for i in range(min(len(rest), 4096))) or len(rest) > 4096:
-                yield artifact.finding(TRAILING_DATA, f"{artifact.size - end} bytes follow the "
-                                       f"{codec} stream", offset=end,
-                                       evidence=repr(bytes(rest[:16])))
+                yield artifact.finding(
+                    TRAILING_DATA,
+                    f"{artifact.size - end} bytes follow the {codec} stream",
+                    offset=end,
+                    evidence=repr(bytes(rest[:16])),
+                )
                 yield Nested(f"<after {codec.split('-')[0]}>", rest, offset=end)
         if outcome.over_budget is not None:
             raise outcome.over_budget

@@ -13,9 +13,9 @@ payload; they are reported and handed back to the engine.
 checks of `modelward.scanners.zip`, rules MW-ZIP-*, apply).
 
 Rules:
-    MW-NPY-001 object-array (LOW): the array holds Python objects; loading needs allow_pickle and unpickles.
+    MW-NPY-001 object-array (LOW): object dtype; np.load(allow_pickle=True) unpickles it.
     MW-NPY-002 size-mismatch (LOW): the payload is shorter or longer than shape and dtype say.
-    MW-NPY-003 header-anomaly (LOW): header larger than NumPy's default limit, or an unrecognised dtype.
+    MW-NPY-003 header-anomaly (LOW): header over NumPy's default limit, or unknown dtype.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import ClassVar, Final
 
 from typing_extensions import override
 
+from modelward._internal.zipread import ZipEntry
 from modelward.errors import FormatError, ResourceLimitError
 from modelward.findings import Rule, RuleId, Severity
 from modelward.pickle_analysis.rules import PICKLE_RULES
@@ -41,28 +42,33 @@ from modelward.scanners.zip import (
     member_nested,
     open_archive,
 )
-from modelward._internal.zipread import ZipEntry
 
 __all__ = ["NumpyScanner", "parse_npy_header"]
 
 _NPY_REF: Final = "https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html"
 
 OBJECT_ARRAY: Final = Rule(
-    RuleId("MW-NPY-001"), "object-array", Severity.LOW,
+    RuleId("MW-NPY-001"),
+    "object-array",
+    Severity.LOW,
     "The array's dtype holds Python objects, so its payload is a pickle that "
     "np.load(allow_pickle=True) unpickles; the pickle was analysed (see MW-PKL findings).",
     "Store numeric arrays without object dtype; never pass allow_pickle=True for untrusted files.",
     (_NPY_REF,),
 )
 SIZE_MISMATCH: Final = Rule(
-    RuleId("MW-NPY-002"), "size-mismatch", Severity.LOW,
+    RuleId("MW-NPY-002"),
+    "size-mismatch",
+    Severity.LOW,
     "The payload is shorter or longer than the shape and dtype declare; NumPy ignores extra "
     "bytes, which can hide a second payload for another loader.",
     "Re-save the array with numpy.save from trusted data.",
     (_NPY_REF,),
 )
 HEADER_ANOMALY: Final = Rule(
-    RuleId("MW-NPY-003"), "header-anomaly", Severity.LOW,
+    RuleId("MW-NPY-003"),
+    "header-anomaly",
+    Severity.LOW,
     "The header is larger than NumPy's default max_header_size (loaders then need "
     "allow_pickle=True or a raised limit), or its dtype is not one modelward recognises.",
     "Re-save the array with numpy.save from trusted data.",
@@ -75,9 +81,28 @@ MAGIC: Final = b"\x93NUMPY"
 NUMPY_MAX_HEADER: Final = 10000
 _KEYS: Final = frozenset({"descr", "fortran_order", "shape"})
 _SIMPLE: Final = re.compile(r"^[<>|=]?([?bBhHiIlLqQpPefdgFDGSaUVmMc])(\d*)(\[[A-Za-z0-9]+\])?$")
-_FIXED: Final = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8,
-                 "Q": 8, "p": 8, "P": 8, "e": 2, "f": 4, "d": 8, "g": 16, "F": 8, "D": 16,
-                 "G": 32}
+_FIXED: Final = {
+    "?": 1,
+    "b": 1,
+    "B": 1,
+    "h": 2,
+    "H": 2,
+    "i": 4,
+    "I": 4,
+    "l": 8,
+    "L": 8,
+    "q": 8,
+    "Q": 8,
+    "p": 8,
+    "P": 8,
+    "e": 2,
+    "f": 4,
+    "d": 8,
+    "g": 16,
+    "F": 8,
+    "D": 16,
+    "G": 32,
+}
 
 
 def parse_npy_header(data: memoryview, max_bytes: int) -> tuple[dict[str, object], int, int]:
@@ -104,23 +129,32 @@ def parse_npy_header(data: memoryview, max_bytes: int) -> tuple[dict[str, object
     else:
         raise FormatError(f"unsupported .npy format version {major}.{minor}", offset=6)
     if length > max_bytes:
-        raise ResourceLimitError(f".npy header of {length} bytes exceeds the limit {max_bytes}",
-                                 offset=8)
+        raise ResourceLimitError(
+            f".npy header of {length} bytes exceeds the limit {max_bytes}", offset=8
+        )
     if start + length > len(data):
         raise FormatError("truncated .npy header", offset=start)
-    raw = bytes(data[start:start + length])
+    raw = bytes(data[start : start + length])
     try:
         text = raw.decode("utf-8" if major == 3 else "latin1")
         header = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError,
-            UnicodeDecodeError) as err:
+    except (
+        ValueError,
+        SyntaxError,
+        TypeError,
+        MemoryError,
+        RecursionError,
+        UnicodeDecodeError,
+    ) as err:
         raise FormatError(f"cannot parse .npy header: {type(err).__name__}", offset=start) from None
     if not isinstance(header, dict) or set(header) != _KEYS:
-        raise FormatError("the .npy header is not a dict of exactly descr, fortran_order and shape",
-                          offset=start)
+        raise FormatError(
+            "the .npy header is not a dict of exactly descr, fortran_order and shape", offset=start
+        )
     shape = header["shape"]
     if not isinstance(shape, tuple) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
         raise FormatError(f"bad .npy shape {shape!r:.80}", offset=start)
     if not isinstance(header["fortran_order"], bool):
         raise FormatError("bad .npy fortran_order", offset=start)
@@ -165,7 +199,7 @@ def _numpy_view(descr: object) -> tuple[bool, int] | None:
     except ImportError:
         return None
     try:
-        dtype = descr_to_dtype(descr)
+        dtype = descr_to_dtype(descr)  # type: ignore[arg-type]
     except Exception:  # any refusal means np.load refuses the file too
         return None
     return bool(dtype.hasobject), int(dtype.itemsize)
@@ -227,22 +261,34 @@ class NumpyScanner(Scanner):
         header, start, length = parse_npy_header(artifact.data, artifact.limits.max_header_bytes)
         if length > NUMPY_MAX_HEADER:
             yield artifact.finding(
-                HEADER_ANOMALY, f"header of {length} bytes exceeds NumPy's default "
-                f"max_header_size ({NUMPY_MAX_HEADER}); only allow_pickle=True loads it", offset=8)
+                HEADER_ANOMALY,
+                f"header of {length} bytes exceeds NumPy's default "
+                f"max_header_size ({NUMPY_MAX_HEADER}); only allow_pickle=True loads it",
+                offset=8,
+            )
         descr = header["descr"]
         own = _own_object_check(descr)
         numpy_says = _numpy_view(descr)
         has_object = bool(own) or (numpy_says is not None and numpy_says[0])
         if own is None and numpy_says is None:
             # Fail closed: an unrecognised dtype may be an object dtype in disguise.
-            yield artifact.finding(HEADER_ANOMALY, "dtype not recognised; analysing the payload "
-                                   "as a pickle in case NumPy reads it as objects",
-                                   offset=start, evidence=repr(descr)[:200], severity=Severity.MEDIUM)
+            yield artifact.finding(
+                HEADER_ANOMALY,
+                "dtype not recognised; analysing the payload "
+                "as a pickle in case NumPy reads it as objects",
+                offset=start,
+                evidence=repr(descr)[:200],
+                severity=Severity.MEDIUM,
+            )
             has_object = True
         if has_object:
             artifact.format_detail = "npy-object"
-            yield artifact.finding(OBJECT_ARRAY, "object array: np.load(allow_pickle=True) "
-                                   "unpickles the payload", offset=start, evidence=repr(descr)[:200])
+            yield artifact.finding(
+                OBJECT_ARRAY,
+                "object array: np.load(allow_pickle=True) unpickles the payload",
+                offset=start,
+                evidence=repr(descr)[:200],
+            )
             if start >= artifact.size:
                 yield artifact.finding(SIZE_MISMATCH, "object array without payload", offset=start)
                 return
@@ -257,12 +303,19 @@ class NumpyScanner(Scanner):
         expected = math.prod(shape) * itemsize
         actual = artifact.size - start
         if actual < expected:
-            yield artifact.finding(SIZE_MISMATCH, f"payload has {actual} bytes but shape and dtype "
-                                   f"need {expected}; NumPy refuses to load it", offset=start)
+            yield artifact.finding(
+                SIZE_MISMATCH,
+                f"payload has {actual} bytes but shape and dtype "
+                f"need {expected}; NumPy refuses to load it",
+                offset=start,
+            )
         elif actual > expected:
-            yield artifact.finding(SIZE_MISMATCH, f"{actual - expected} bytes follow the array "
-                                   "data; NumPy ignores them, other loaders may not",
-                                   offset=start + expected)
+            yield artifact.finding(
+                SIZE_MISMATCH,
+                f"{actual - expected} bytes follow the array "
+                "data; NumPy ignores them, other loaders may not",
+                offset=start + expected,
+            )
             yield Nested("<after array>", artifact.view(start + expected), offset=start + expected)
 
 

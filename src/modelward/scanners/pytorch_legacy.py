@@ -13,8 +13,8 @@ comes after, which makes it a place to hide a payload for other tools, so it is 
 and handed back to the engine.
 
 Rules:
-    MW-PT-008 legacy-format (LOW): a legacy checkpoint, loadable only with weights_only=False or the legacy path.
-    MW-PT-009 legacy-layout (MEDIUM): the legacy layout cannot be followed; bytes past that point are not verified.
+    MW-PT-008 legacy-format (LOW): a legacy (sequential or tar) checkpoint.
+    MW-PT-009 legacy-layout (MEDIUM): layout cannot be followed; the rest is not verified.
     MW-PT-010 legacy-trailing-data (LOW): bytes follow the last storage; torch.load ignores them.
 """
 
@@ -35,20 +35,26 @@ from modelward.scanners.pytorch import ELEMENT_SIZES
 __all__ = ["LegacyTorchScanner", "walk_legacy_tar_member"]
 
 LEGACY_FORMAT: Final = Rule(
-    RuleId("MW-PT-008"), "legacy-format", Severity.LOW,
+    RuleId("MW-PT-008"),
+    "legacy-format",
+    Severity.LOW,
     "A legacy PyTorch checkpoint (pre-1.6 sequential or tar format). Its pickles are "
     "unpickled one after another; the tar format cannot be loaded with weights_only=True.",
     "Re-save the model with a current torch.save, or better as safetensors.",
     ("https://pytorch.org/docs/stable/notes/serialization.html",),
 )
 LEGACY_LAYOUT: Final = Rule(
-    RuleId("MW-PT-009"), "legacy-layout", Severity.MEDIUM,
+    RuleId("MW-PT-009"),
+    "legacy-layout",
+    Severity.MEDIUM,
     "The legacy checkpoint's layout (storage keys, storage types, element counts) could not "
     "be followed, so bytes after that point were not verified.",
     "Do not load the checkpoint; obtain it again from a trusted source.",
 )
 LEGACY_TRAILING: Final = Rule(
-    RuleId("MW-PT-010"), "legacy-trailing-data", Severity.LOW,
+    RuleId("MW-PT-010"),
+    "legacy-trailing-data",
+    Severity.LOW,
     "Bytes follow the last storage of a legacy checkpoint; torch.load ignores them, other "
     "tools may not. They were analysed as a stream of their own.",
     "Find out what appended data to the checkpoint.",
@@ -59,21 +65,40 @@ LEGACY_RULES: Final[tuple[Rule, ...]] = (LEGACY_FORMAT, LEGACY_LAYOUT, LEGACY_TR
 MAGIC_NUMBER: Final = 0x1950A86A20F9469CFC6C
 _MAGIC_LONG1: Final = b"\x8a\x0a" + MAGIC_NUMBER.to_bytes(10, "little")
 _MAGIC_TEXT: Final = b"L" + str(MAGIC_NUMBER).encode() + b"L\n"
-_STRING_OPS: Final = frozenset({
-    "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING",
-    "SHORT_BINSTRING",
-})
-_NEUTRAL_OPS: Final = frozenset({
-    "PROTO", "FRAME", "EMPTY_LIST", "MARK", "LIST", "APPEND", "APPENDS", "BINPUT",
-    "LONG_BINPUT", "PUT", "MEMOIZE", "STOP",
-})
+_STRING_OPS: Final = frozenset(
+    {
+        "BINUNICODE",
+        "SHORT_BINUNICODE",
+        "BINUNICODE8",
+        "UNICODE",
+        "STRING",
+        "BINSTRING",
+        "SHORT_BINSTRING",
+    }
+)
+_NEUTRAL_OPS: Final = frozenset(
+    {
+        "PROTO",
+        "FRAME",
+        "EMPTY_LIST",
+        "MARK",
+        "LIST",
+        "APPEND",
+        "APPENDS",
+        "BINPUT",
+        "LONG_BINPUT",
+        "PUT",
+        "MEMOIZE",
+        "STOP",
+    }
+)
 
 
 def _is_magic_pickle(head: bytes) -> bool:
     pos = 0
     if head[:1] == b"\x80" and len(head) >= 2:
         pos = 2
-        if head[pos:pos + 1] == b"\x95":  # FRAME (protocol 4+)
+        if head[pos : pos + 1] == b"\x95":  # FRAME (protocol 4+)
             pos += 9
     return head.startswith(_MAGIC_LONG1, pos) or head.startswith(_MAGIC_TEXT, pos)
 
@@ -99,7 +124,12 @@ def string_list(artifact: Artifact, start: int, end: int) -> list[str] | None:
 def _storage_types(analysis: PickleAnalysis) -> dict[str, str]:
     types: dict[str, str] = {}
     for pid in analysis.persistent_ids:
-        if isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage" and isinstance(pid[2], str):
+        if (
+            isinstance(pid, tuple)
+            and len(pid) >= 3
+            and pid[0] == "storage"
+            and isinstance(pid[2], str)
+        ):
             types.setdefault(pid[2], str(pid[1]))
     return types
 
@@ -120,29 +150,38 @@ class LegacyTorchScanner(Scanner):
     @override
     def scan(self, artifact: Artifact) -> Iterator[ScanOutput]:
         artifact.format_detail = "pytorch-legacy"
-        yield artifact.finding(LEGACY_FORMAT, "legacy sequential PyTorch checkpoint: five "
-                               "pickles in a row, then raw storages")
+        yield artifact.finding(
+            LEGACY_FORMAT,
+            "legacy sequential PyTorch checkpoint: five pickles in a row, then raw storages",
+        )
         pos = 0
         parts: list[PickleAnalysis] = []
         for what in ("magic number", "protocol version", "sys_info", "data", "storage keys"):
             artifact.check_deadline()
             if pos >= artifact.size:
-                yield artifact.finding(LEGACY_LAYOUT, f"file ends before the {what} pickle",
-                                       offset=pos)
+                yield artifact.finding(
+                    LEGACY_LAYOUT, f"file ends before the {what} pickle", offset=pos
+                )
                 return
             analysis = analyze(artifact, pos)
             yield from analysis.findings
             parts.append(analysis)
             if not analysis.complete or analysis.limit_hit is not None:
-                yield artifact.finding(LEGACY_LAYOUT, f"the {what} pickle does not end cleanly; "
-                                       "the rest of the file is not verified", offset=pos)
+                yield artifact.finding(
+                    LEGACY_LAYOUT,
+                    f"the {what} pickle does not end cleanly; the rest of the file is not verified",
+                    offset=pos,
+                )
                 return
             pos = analysis.end
         keys = string_list(artifact, parts[4].start, parts[4].end)
         if keys is None:
-            yield artifact.finding(LEGACY_LAYOUT, "the storage keys pickle is not a plain list "
-                                   "of strings; raw storages cannot be located",
-                                   offset=parts[4].start)
+            yield artifact.finding(
+                LEGACY_LAYOUT,
+                "the storage keys pickle is not a plain list "
+                "of strings; raw storages cannot be located",
+                offset=parts[4].start,
+            )
             yield from self._rest(artifact, pos, "storage keys")
             return
         types = _storage_types(parts[3])
@@ -151,17 +190,24 @@ class LegacyTorchScanner(Scanner):
             type_name = types.get(key)
             size = ELEMENT_SIZES.get(type_name or "")
             if size is None or pos + 8 > artifact.size:
-                why = (f"storage {key!r} has unknown type {type_name!r}" if size is None
-                       else f"file ends inside storage {key!r}")
-                yield artifact.finding(LEGACY_LAYOUT, why + "; the rest of the file is not verified",
-                                       offset=pos)
+                why = (
+                    f"storage {key!r} has unknown type {type_name!r}"
+                    if size is None
+                    else f"file ends inside storage {key!r}"
+                )
+                yield artifact.finding(
+                    LEGACY_LAYOUT, why + "; the rest of the file is not verified", offset=pos
+                )
                 yield from self._rest(artifact, pos, f"storage {key!r}")
                 return
             (count,) = struct.unpack_from("<q", artifact.data, pos)
             end = pos + 8 + count * size
             if count < 0 or end > artifact.size:
-                yield artifact.finding(LEGACY_LAYOUT, f"storage {key!r} declares {count} elements, "
-                                       "beyond the end of the file", offset=pos)
+                yield artifact.finding(
+                    LEGACY_LAYOUT,
+                    f"storage {key!r} declares {count} elements, beyond the end of the file",
+                    offset=pos,
+                )
                 return
             pos = end
         if pos < artifact.size:
@@ -169,9 +215,12 @@ class LegacyTorchScanner(Scanner):
 
     @staticmethod
     def _trailing(artifact: Artifact, pos: int) -> Iterator[ScanOutput]:
-        yield artifact.finding(LEGACY_TRAILING, f"{artifact.size - pos} bytes follow the last "
-                               "storage; torch.load ignores them", offset=pos,
-                               evidence=repr(bytes(artifact.data[pos:pos + 16])))
+        yield artifact.finding(
+            LEGACY_TRAILING,
+            f"{artifact.size - pos} bytes follow the last storage; torch.load ignores them",
+            offset=pos,
+            evidence=repr(bytes(artifact.data[pos : pos + 16])),
+        )
         yield Nested("<after storages>", artifact.view(pos), offset=pos)
 
     @staticmethod
@@ -195,8 +244,11 @@ def walk_legacy_tar_member(child: Artifact, kind: str) -> Iterator[Finding]:
         analysis = analyze(child, pos)
         yield from analysis.findings
         if not analysis.complete or analysis.limit_hit is not None:
-            yield child.finding(LEGACY_LAYOUT, f"pickle #{index + 1} of {kind} does not end "
-                                "cleanly; the rest is not verified", offset=pos)
+            yield child.finding(
+                LEGACY_LAYOUT,
+                f"pickle #{index + 1} of {kind} does not end cleanly; the rest is not verified",
+                offset=pos,
+            )
             return
         pos = analysis.end
         index += 1
@@ -207,7 +259,9 @@ def walk_legacy_tar_member(child: Artifact, kind: str) -> Iterator[Finding]:
             if size is None:
                 break  # the storage views pickle, which ends the member
             if pos + 8 > child.size:
-                yield child.finding(LEGACY_LAYOUT, "storages member ends inside a storage", offset=pos)
+                yield child.finding(
+                    LEGACY_LAYOUT, "storages member ends inside a storage", offset=pos
+                )
                 return
             (count,) = struct.unpack_from("<q", child.data, pos)
             pos += 8 + max(count, 0) * size
@@ -215,17 +269,22 @@ def walk_legacy_tar_member(child: Artifact, kind: str) -> Iterator[Finding]:
             if not any(n.startswith("torch.") and n.endswith("Tensor") for n in analysis.imports):
                 break
             if pos + 8 > child.size:
-                yield child.finding(LEGACY_LAYOUT, "tensors member ends inside a tensor header",
-                                    offset=pos)
+                yield child.finding(
+                    LEGACY_LAYOUT, "tensors member ends inside a tensor header", offset=pos
+                )
                 return
             (ndim,) = struct.unpack_from("<i", child.data, pos)
             pos += 8 + max(ndim, 0) * 16 + 8
     if pos > child.size:
-        yield child.finding(LEGACY_LAYOUT, f"{kind} member declares more data than it holds",
-                            offset=child.size)
+        yield child.finding(
+            LEGACY_LAYOUT, f"{kind} member declares more data than it holds", offset=child.size
+        )
     elif pos < child.size:
-        yield child.finding(LEGACY_TRAILING, f"{child.size - pos} bytes follow the last record of "
-                            f"{kind}; torch.load ignores them", offset=pos)
+        yield child.finding(
+            LEGACY_TRAILING,
+            f"{child.size - pos} bytes follow the last record of {kind}; torch.load ignores them",
+            offset=pos,
+        )
         from modelward.pickle_analysis import analyze_stream
 
         for extra in analyze_stream(child, pos):

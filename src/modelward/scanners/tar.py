@@ -39,39 +39,53 @@ from modelward.scanners.pytorch_legacy import LEGACY_FORMAT, LEGACY_RULES, walk_
 __all__ = ["TarScanner", "is_tar_header"]
 
 PATH_TRAVERSAL: Final = Rule(
-    RuleId("MW-TAR-001"), "path-traversal", Severity.HIGH,
+    RuleId("MW-TAR-001"),
+    "path-traversal",
+    Severity.HIGH,
     "A member name is absolute or climbs out with '..', or a link points outside the "
     "archive; extracting it writes or reads outside the target folder.",
     "Do not extract the archive; obtain the model from a trusted source.",
     ("https://docs.python.org/3/library/tarfile.html#tarfile-extraction-filter",),
 )
 LINK_MEMBER: Final = Rule(
-    RuleId("MW-TAR-002"), "link-member", Severity.MEDIUM,
+    RuleId("MW-TAR-002"),
+    "link-member",
+    Severity.MEDIUM,
     "A symbolic or hard link; extraction or loaders follow it to content the scan of this "
     "member did not cover.",
     "Replace links by the files they point to.",
 )
 SPECIAL_MEMBER: Final = Rule(
-    RuleId("MW-TAR-003"), "special-member", Severity.MEDIUM,
+    RuleId("MW-TAR-003"),
+    "special-member",
+    Severity.MEDIUM,
     "A device, FIFO or sparse member; extracting devices or FIFOs is dangerous, and sparse "
     "members are laid out differently from what a simple reader sees.",
     "Model archives have no reason to contain these; rebuild the archive.",
 )
 DUPLICATE_MEMBER: Final = Rule(
-    RuleId("MW-TAR-004"), "duplicate-member", Severity.MEDIUM,
+    RuleId("MW-TAR-004"),
+    "duplicate-member",
+    Severity.MEDIUM,
     "Several members share a name: tarfile.getmember (and torch.load) takes the last, "
     "extraction overwrites in order, other tools take the first. All were analysed.",
     "Rebuild the archive with unique names.",
 )
 CORRUPT_ARCHIVE: Final = Rule(
-    RuleId("MW-TAR-005"), "corrupt-archive", Severity.MEDIUM,
+    RuleId("MW-TAR-005"),
+    "corrupt-archive",
+    Severity.MEDIUM,
     "The archive is truncated or a header is corrupt; members after that point were not "
     "analysed, while lenient readers may still find them.",
     "Obtain the archive again from a trusted source.",
 )
 
 TAR_RULES: Final[tuple[Rule, ...]] = (
-    PATH_TRAVERSAL, LINK_MEMBER, SPECIAL_MEMBER, DUPLICATE_MEMBER, CORRUPT_ARCHIVE,
+    PATH_TRAVERSAL,
+    LINK_MEMBER,
+    SPECIAL_MEMBER,
+    DUPLICATE_MEMBER,
+    CORRUPT_ARCHIVE,
 )
 
 _MAX_HEADER_READ: Final = 1 << 20
@@ -99,8 +113,11 @@ def is_tar_header(block: bytes) -> bool:
     if stored is None or _octal(block[124:136]) is None:
         return False
     unsigned = sum(block[:148]) + 256 + sum(block[156:512])
-    signed = sum(b - 256 if b > 127 else b for b in block[:148]) + 256 + sum(
-        b - 256 if b > 127 else b for b in block[156:512])
+    signed = (
+        sum(b - 256 if b > 127 else b for b in block[:148])
+        + 256
+        + sum(b - 256 if b > 127 else b for b in block[156:512])
+    )
     return stored in (unsigned, signed)
 
 
@@ -133,10 +150,11 @@ class _BoundedView(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         want = len(buffer)
         if want > self._cap:
-            raise ResourceLimitError(f"tar header block of {want} bytes exceeds {self._cap}",
-                                     offset=self._pos)
-        chunk = self._view[self._pos:self._pos + want]
-        buffer[:len(chunk)] = chunk
+            raise ResourceLimitError(
+                f"tar header block of {want} bytes exceeds {self._cap}", offset=self._pos
+            )
+        chunk = self._view[self._pos : self._pos + want]
+        buffer[: len(chunk)] = chunk
         self._pos += len(chunk)
         return len(chunk)
 
@@ -144,9 +162,10 @@ class _BoundedView(io.RawIOBase):
         if size is None or size < 0:
             size = len(self._view) - self._pos
         if size > self._cap:
-            raise ResourceLimitError(f"tar header block of {size} bytes exceeds {self._cap}",
-                                     offset=self._pos)
-        data = bytes(self._view[self._pos:self._pos + size])
+            raise ResourceLimitError(
+                f"tar header block of {size} bytes exceeds {self._cap}", offset=self._pos
+            )
+        data = bytes(self._view[self._pos : self._pos + size])
         self._pos += len(data)
         return data
 
@@ -193,15 +212,19 @@ class TarScanner(Scanner):
     def scan(self, artifact: Artifact) -> Iterator[ScanOutput]:
         members, error = self._members(artifact)
         if error is not None:
-            yield artifact.finding(CORRUPT_ARCHIVE, error, offset=members[-1].offset if members else 0)
+            yield artifact.finding(
+                CORRUPT_ARCHIVE, error, offset=members[-1].offset if members else 0
+            )
         names: dict[str, int] = {}
         for member in members:
             names[member.name] = names.get(member.name, 0) + 1
         legacy = _LEGACY_MEMBERS <= set(names)
         if legacy:
             artifact.format_detail = "pytorch-legacy-tar"
-            yield artifact.finding(LEGACY_FORMAT, "legacy PyTorch tar checkpoint: torch.load "
-                                   "unpickles storages, tensors and pickle")
+            yield artifact.finding(
+                LEGACY_FORMAT,
+                "legacy PyTorch tar checkpoint: torch.load unpickles storages, tensors and pickle",
+            )
         reported: set[str] = set()
         for member in members:
             yield from self._member_findings(artifact, member, names, reported)
@@ -209,8 +232,12 @@ class TarScanner(Scanner):
                 continue
             start, size = member.offset_data, member.size
             if start + size > artifact.size:
-                yield self._at(artifact, CORRUPT_ARCHIVE, member,
-                               f"member data runs {start + size - artifact.size} bytes past the end")
+                yield self._at(
+                    artifact,
+                    CORRUPT_ARCHIVE,
+                    member,
+                    f"member data runs {start + size - artifact.size} bytes past the end",
+                )
                 size = max(0, artifact.size - start)
             data = artifact.view(start, start + size)
             if legacy and member.name in ("storages", "tensors"):
@@ -222,37 +249,71 @@ class TarScanner(Scanner):
                 yield Nested(member.name, data, offset=start)
 
     @staticmethod
-    def _at(artifact: Artifact, rule: Rule, member: tarfile.TarInfo, message: str,
-            evidence: str | None = None, severity: Severity | None = None) -> Finding:
-        return Finding(rule, rule.severity if severity is None else severity, message,
-                       Location(artifact.path, (*artifact.members, member.name), member.offset),
-                       evidence)
+    def _at(
+        artifact: Artifact,
+        rule: Rule,
+        member: tarfile.TarInfo,
+        message: str,
+        evidence: str | None = None,
+        severity: Severity | None = None,
+    ) -> Finding:
+        return Finding(
+            rule,
+            rule.severity if severity is None else severity,
+            message,
+            Location(artifact.path, (*artifact.members, member.name), member.offset),
+            evidence,
+        )
 
-    def _member_findings(self, artifact: Artifact, member: tarfile.TarInfo,
-                         names: dict[str, int], reported: set[str]) -> Iterator[Finding]:
+    def _member_findings(
+        self, artifact: Artifact, member: tarfile.TarInfo, names: dict[str, int], reported: set[str]
+    ) -> Iterator[Finding]:
         why = _escape(member.name)
         if why is not None:
-            yield self._at(artifact, PATH_TRAVERSAL, member,
-                           f"member name {why}; extraction writes outside the target folder",
-                           evidence=member.name[:200])
+            yield self._at(
+                artifact,
+                PATH_TRAVERSAL,
+                member,
+                f"member name {why}; extraction writes outside the target folder",
+                evidence=member.name[:200],
+            )
         if member.issym() or member.islnk():
             kind = "symbolic link" if member.issym() else "hard link"
             if _link_escapes(member):
-                yield self._at(artifact, PATH_TRAVERSAL, member,
-                               f"{kind} points outside the archive", evidence=f"-> {member.linkname[:200]}")
+                yield self._at(
+                    artifact,
+                    PATH_TRAVERSAL,
+                    member,
+                    f"{kind} points outside the archive",
+                    evidence=f"-> {member.linkname[:200]}",
+                )
             else:
-                yield self._at(artifact, LINK_MEMBER, member, f"{kind} inside the archive",
-                               evidence=f"-> {member.linkname[:200]}")
+                yield self._at(
+                    artifact,
+                    LINK_MEMBER,
+                    member,
+                    f"{kind} inside the archive",
+                    evidence=f"-> {member.linkname[:200]}",
+                )
         elif member.ischr() or member.isblk() or member.isfifo():
             yield self._at(artifact, SPECIAL_MEMBER, member, "device or FIFO member")
         elif member.issparse():
-            yield self._at(artifact, SPECIAL_MEMBER, member,
-                           "sparse member: its data is not laid out as stored; not analysed")
+            yield self._at(
+                artifact,
+                SPECIAL_MEMBER,
+                member,
+                "sparse member: its data is not laid out as stored; not analysed",
+            )
         if names.get(member.name, 0) > 1 and member.name not in reported:
             reported.add(member.name)
-            yield self._at(artifact, DUPLICATE_MEMBER, member,
-                           f"{names[member.name]} members are named {member.name!r}; readers "
-                           "pick different ones", evidence=member.name[:200])
+            yield self._at(
+                artifact,
+                DUPLICATE_MEMBER,
+                member,
+                f"{names[member.name]} members are named {member.name!r}; readers "
+                "pick different ones",
+                evidence=member.name[:200],
+            )
 
     @staticmethod
     def _members(artifact: Artifact) -> tuple[list[tarfile.TarInfo], str | None]:
@@ -260,7 +321,7 @@ class TarScanner(Scanner):
         view = _BoundedView(artifact.data, min(_MAX_HEADER_READ, limits.max_header_bytes))
         members: list[tarfile.TarInfo] = []
         try:
-            tar = tarfile.open(fileobj=view, mode="r:", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]
+            tar = tarfile.open(fileobj=view, mode="r:", format=tarfile.PAX_FORMAT)
         except ResourceLimitError as err:
             return members, f"oversized header: {err.message}"
         except (tarfile.TarError, OSError, EOFError, ValueError, UnicodeError) as err:
@@ -274,7 +335,8 @@ class TarScanner(Scanner):
                 members.append(member)
                 if len(members) > limits.max_members:
                     raise ResourceLimitError(
-                        f"archive has more than {limits.max_members} members", offset=member.offset)
+                        f"archive has more than {limits.max_members} members", offset=member.offset
+                    )
         except ResourceLimitError as err:
             if "tar header block" in err.message:
                 return members, f"oversized header: {err.message}"

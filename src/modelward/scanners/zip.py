@@ -42,27 +42,35 @@ __all__ = ["ZIP_RULES", "ZipScanner", "archive_findings", "member_nested", "open
 _ZIP_REF: Final = "https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT"
 
 PATH_TRAVERSAL: Final = Rule(
-    RuleId("MW-ZIP-001"), "path-traversal", Severity.HIGH,
+    RuleId("MW-ZIP-001"),
+    "path-traversal",
+    Severity.HIGH,
     "A member name is absolute, has a drive letter or backslashes, or climbs out with "
     "'..'; extracting the archive writes outside the target folder (zip slip).",
     "Do not extract the archive; obtain the model from a trusted source.",
     ("https://security.snyk.io/research/zip-slip-vulnerability",),
 )
 LINK_MEMBER: Final = Rule(
-    RuleId("MW-ZIP-002"), "link-member", Severity.HIGH,
+    RuleId("MW-ZIP-002"),
+    "link-member",
+    Severity.HIGH,
     "A member is a symbolic link; extracting it lets later members or loaders read or "
     "write files outside the archive.",
     "Do not extract the archive; model archives have no reason to contain links.",
 )
 DECOMPRESSION_BOMB: Final = Rule(
-    RuleId("MW-ZIP-003"), "decompression-bomb", Severity.MEDIUM,
+    RuleId("MW-ZIP-003"),
+    "decompression-bomb",
+    Severity.MEDIUM,
     "Members declare an inflated size far beyond their compressed size, or beyond the "
     "size limits; loading exhausts memory or disk, and scanners that give up miss content.",
     "Do not load the archive; if it is trusted, raise max-compression-ratio / "
     "max-total-bytes in [tool.modelward.limits].",
 )
 PARSER_DISAGREEMENT: Final = Rule(
-    RuleId("MW-ZIP-004"), "parser-disagreement", Severity.MEDIUM,
+    RuleId("MW-ZIP-004"),
+    "parser-disagreement",
+    Severity.MEDIUM,
     "The archive contains a construct (duplicate or case-colliding names, local and central "
     "headers that disagree, prepended data, overlapping members, NUL in names) that zip "
     "readers resolve differently, so a loader may run bytes a scanner never saw. "
@@ -72,28 +80,39 @@ PARSER_DISAGREEMENT: Final = Rule(
     (_ZIP_REF,),
 )
 UNREADABLE_MEMBER: Final = Rule(
-    RuleId("MW-ZIP-005"), "unreadable-member", Severity.MEDIUM,
+    RuleId("MW-ZIP-005"),
+    "unreadable-member",
+    Severity.MEDIUM,
     "A member is encrypted or compressed with a method the scanner cannot read, so its "
     "content was not analysed.",
     "Treat the member as unverified; ask the publisher for an unencrypted, "
     "deflate-or-stored archive.",
 )
 CRC_MISMATCH: Final = Rule(
-    RuleId("MW-ZIP-006"), "crc-mismatch", Severity.LOW,
+    RuleId("MW-ZIP-006"),
+    "crc-mismatch",
+    Severity.LOW,
     "A member's CRC-32 does not match its content. PyTorch skips CRC checks and loads "
     "it anyway while zipfile refuses it: a sign of tampering after the archive was written.",
     "Obtain the file again from a trusted source.",
 )
 TRAILING_DATA: Final = Rule(
-    RuleId("MW-ZIP-007"), "trailing-data", Severity.LOW,
+    RuleId("MW-ZIP-007"),
+    "trailing-data",
+    Severity.LOW,
     "Bytes follow the zip end record, or several end records exist; other readers may "
     "take a different one, and the extra bytes are a place to hide a payload.",
     "Rebuild the archive with a standard tool.",
 )
 
 ZIP_RULES: Final[tuple[Rule, ...]] = (
-    PATH_TRAVERSAL, LINK_MEMBER, DECOMPRESSION_BOMB, PARSER_DISAGREEMENT, UNREADABLE_MEMBER,
-    CRC_MISMATCH, TRAILING_DATA,
+    PATH_TRAVERSAL,
+    LINK_MEMBER,
+    DECOMPRESSION_BOMB,
+    PARSER_DISAGREEMENT,
+    UNREADABLE_MEMBER,
+    CRC_MISMATCH,
+    TRAILING_DATA,
 )
 
 _ANOMALY_RULES: Final[dict[str, Rule]] = {
@@ -116,18 +135,32 @@ def open_archive(artifact: Artifact) -> ZipArchive:
     return parse_zip(artifact.data, artifact.limits, artifact.check_deadline)
 
 
-def member_location(artifact: Artifact, entry: ZipEntry | str, offset: int | None = None) -> Location:
+def member_location(
+    artifact: Artifact, entry: ZipEntry | str, offset: int | None = None
+) -> Location:
     """Location of a member (the member chain extended by its name)."""
     name = entry if isinstance(entry, str) else entry.name
     return Location(artifact.path, (*artifact.members, name), offset)
 
 
-def member_finding(artifact: Artifact, rule: Rule, entry: ZipEntry | str, message: str, *,
-                   offset: int | None = None, evidence: str | None = None,
-                   severity: Severity | None = None) -> Finding:
+def member_finding(
+    artifact: Artifact,
+    rule: Rule,
+    entry: ZipEntry | str,
+    message: str,
+    *,
+    offset: int | None = None,
+    evidence: str | None = None,
+    severity: Severity | None = None,
+) -> Finding:
     """A finding located at an archive member."""
-    return Finding(rule, rule.severity if severity is None else severity, message,
-                   member_location(artifact, entry, offset), evidence)
+    return Finding(
+        rule,
+        rule.severity if severity is None else severity,
+        message,
+        member_location(artifact, entry, offset),
+        evidence,
+    )
 
 
 def _escapes(name: str) -> str | None:
@@ -149,49 +182,86 @@ def archive_findings(artifact: Artifact, archive: ZipArchive) -> Iterator[Findin
     for anomaly in archive.anomalies:
         rule = _ANOMALY_RULES.get(anomaly.kind, PARSER_DISAGREEMENT)
         if anomaly.member is None:
-            yield artifact.finding(rule, anomaly.message, offset=anomaly.offset,
-                                   evidence=anomaly.evidence, details={"kind": anomaly.kind})
+            yield artifact.finding(
+                rule,
+                anomaly.message,
+                offset=anomaly.offset,
+                evidence=anomaly.evidence,
+                details={"kind": anomaly.kind},
+            )
         else:
-            yield Finding(rule, rule.severity, anomaly.message,
-                          member_location(artifact, anomaly.member, anomaly.offset),
-                          anomaly.evidence, details=(("kind", anomaly.kind),))
+            yield Finding(
+                rule,
+                rule.severity,
+                anomaly.message,
+                member_location(artifact, anomaly.member, anomaly.offset),
+                anomaly.evidence,
+                details=(("kind", anomaly.kind),),
+            )
     declared = 0
     for entry in archive.entries:
         why = _escapes(entry.name)
         if why is not None:
-            yield member_finding(artifact, PATH_TRAVERSAL, entry,
-                                 f"member name {why}; extraction writes outside the target folder",
-                                 offset=entry.cd_offset, evidence=entry.name[:200])
+            yield member_finding(
+                artifact,
+                PATH_TRAVERSAL,
+                entry,
+                f"member name {why}; extraction writes outside the target folder",
+                offset=entry.cd_offset,
+                evidence=entry.name[:200],
+            )
         if entry.is_symlink:
             target = None
-            if entry.compressed_size <= 4096 and entry.method == 0 and entry.data_offset is not None:
-                target = bytes(archive.data[entry.data_offset:entry.data_offset + entry.size])
-            yield member_finding(artifact, LINK_MEMBER, entry,
-                                 "member is a symbolic link; extracting it redirects reads or "
-                                 "writes outside the archive",
-                                 offset=entry.cd_offset,
-                                 evidence=None if target is None else f"-> {target[:200]!r}")
+            if (
+                entry.compressed_size <= 4096
+                and entry.method == 0
+                and entry.data_offset is not None
+            ):
+                target = bytes(archive.data[entry.data_offset : entry.data_offset + entry.size])
+            yield member_finding(
+                artifact,
+                LINK_MEMBER,
+                entry,
+                "member is a symbolic link; extracting it redirects reads or "
+                "writes outside the archive",
+                offset=entry.cd_offset,
+                evidence=None if target is None else f"-> {target[:200]!r}",
+            )
         if entry.method != 0:
             declared += entry.size
             if entry.size > max(entry.compressed_size, 1) * limits.max_compression_ratio:
                 yield member_finding(
-                    artifact, DECOMPRESSION_BOMB, entry,
+                    artifact,
+                    DECOMPRESSION_BOMB,
+                    entry,
                     f"member declares {entry.size} bytes from {entry.compressed_size} compressed "
-                    f"(ratio above {limits.max_compression_ratio})", offset=entry.cd_offset)
+                    f"(ratio above {limits.max_compression_ratio})",
+                    offset=entry.cd_offset,
+                )
             elif entry.size > limits.max_member_bytes:
                 yield member_finding(
-                    artifact, DECOMPRESSION_BOMB, entry,
+                    artifact,
+                    DECOMPRESSION_BOMB,
+                    entry,
                     f"member declares {entry.size} uncompressed bytes, above the "
-                    f"{limits.max_member_bytes}-byte member limit", offset=entry.cd_offset)
+                    f"{limits.max_member_bytes}-byte member limit",
+                    offset=entry.cd_offset,
+                )
     if declared > limits.max_total_bytes:
         yield artifact.finding(
             DECOMPRESSION_BOMB,
             f"members declare {declared} uncompressed bytes in total, above the "
-            f"{limits.max_total_bytes}-byte limit")
+            f"{limits.max_total_bytes}-byte limit",
+        )
 
 
-def member_nested(artifact: Artifact, archive: ZipArchive, entry: ZipEntry,
-                  expect: str | None = None, crc_sink: list[ZipEntry] | None = None) -> Nested:
+def member_nested(
+    artifact: Artifact,
+    archive: ZipArchive,
+    entry: ZipEntry,
+    expect: str | None = None,
+    crc_sink: list[ZipEntry] | None = None,
+) -> Nested:
     """A lazy nested stream for one member (inflated only when the engine reads it).
 
     When `crc_sink` is given, the member is appended to it if its CRC turns out wrong
@@ -223,10 +293,15 @@ def crc_findings(artifact: Artifact, bad: list[ZipEntry]) -> Iterator[Finding]:
     """Report (and clear) members whose CRC was found wrong while being read."""
     while bad:
         entry = bad.pop(0)
-        yield member_finding(artifact, CRC_MISMATCH, entry,
-                             "CRC-32 or size does not match the member's content; PyTorch "
-                             "loads it anyway, zipfile refuses it", offset=entry.data_offset,
-                             evidence=f"declared crc {entry.crc:#010x}")
+        yield member_finding(
+            artifact,
+            CRC_MISMATCH,
+            entry,
+            "CRC-32 or size does not match the member's content; PyTorch "
+            "loads it anyway, zipfile refuses it",
+            offset=entry.data_offset,
+            evidence=f"declared crc {entry.crc:#010x}",
+        )
 
 
 class ZipScanner(Scanner):

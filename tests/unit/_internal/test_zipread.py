@@ -16,7 +16,7 @@ from modelward.errors import FormatError, ResourceLimitError
 from modelward.policy import Limits
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "scanners"))
-from zipbuild import Member, build_zip  # noqa: E402
+from zipbuild import Member, build_zip
 
 LIMITS = Limits()
 
@@ -101,7 +101,7 @@ def test_overlapping_members() -> None:
     data = bytearray(build_zip([Member(b"a/x", b"1" * 40), Member(b"a/y", b"2" * 40)]))
     # point the second central record at the first local header
     second = data.rfind(b"PK\x01\x02")
-    data[second + 42:second + 46] = (0).to_bytes(4, "little")
+    data[second + 42 : second + 46] = (0).to_bytes(4, "little")
     found = kinds(bytes(data))
     assert "overlap" in found
 
@@ -128,11 +128,15 @@ def test_member_count_limit() -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.binary(max_size=600), st.integers(min_value=0, max_value=400), st.binary(min_size=1, max_size=8))
+@given(
+    st.binary(max_size=600),
+    st.integers(min_value=0, max_value=400),
+    st.binary(min_size=1, max_size=8),
+)
 def test_mutated_archives_never_crash(noise: bytes, where: int, patch: bytes) -> None:
     data = bytearray(build_zip([Member(b"a/x", b"hello" * 20, method=8), Member(b"a/y", b"zz")]))
     where %= len(data)
-    data[where:where + len(patch)] = patch
+    data[where : where + len(patch)] = patch
     for candidate in (bytes(data), noise, bytes(data) + noise):
         try:
             archive = parse_zip(memoryview(candidate), LIMITS)

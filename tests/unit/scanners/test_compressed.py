@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import bz2
 import builtins
+import bz2
 import gzip
 import lzma
 import os
@@ -30,8 +30,9 @@ def ids(result) -> set[str]:
 
 
 def critical_pkl(result) -> bool:
-    return any(f.rule.id.startswith("MW-PKL-") and f.severity is Severity.CRITICAL
-               for f in result.findings)
+    return any(
+        f.rule.id.startswith("MW-PKL-") and f.severity is Severity.CRITICAL for f in result.findings
+    )
 
 
 def _lz4(data: bytes) -> bytes:
@@ -51,8 +52,13 @@ def _zf(data: bytes) -> bytes:  # joblib < 0.10 "ZF" zlib files
 
 
 CODECS = {
-    "gzip": gzip.compress, "zlib": zlib.compress, "bz2": bz2.compress, "xz": lzma.compress,
-    "lzma": lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE), "lz4": _lz4, "zstd": _zstd,
+    "gzip": gzip.compress,
+    "zlib": zlib.compress,
+    "bz2": bz2.compress,
+    "xz": lzma.compress,
+    "lzma": lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE),
+    "lz4": _lz4,
+    "zstd": _zstd,
     "zlib-zf": _zf,
 }
 
@@ -73,7 +79,10 @@ def test_joblib_compressed_dump(tmp_path) -> None:
         path = tmp_path / f"m.{compress}"
         joblib.dump({"a": np.arange(10)}, path, compress=(compress, 3))
         result = scan_bytes(path.read_bytes(), path.name, raise_internal=True)
-        assert result.format is not None and result.format.startswith(compress), (compress, result.format)
+        assert result.format is not None and result.format.startswith(compress), (
+            compress,
+            result.format,
+        )
         assert result.members and result.members[0].format is not None
 
 
@@ -98,8 +107,9 @@ def test_concatenated_gzip_members_are_one_stream() -> None:
 
 def test_bomb_stops_with_resource_limit() -> None:
     data = bz2.compress(b"\0" * (16 << 20))
-    result = scan_bytes(data, "b.bz2", raise_internal=True,
-                        policy=Policy(limits=Limits(max_compression_ratio=100)))
+    result = scan_bytes(
+        data, "b.bz2", raise_internal=True, policy=Policy(limits=Limits(max_compression_ratio=100))
+    )
     assert "MW-CORE-003" in ids(result) and result.status is Status.FAILED
 
 
@@ -117,17 +127,26 @@ def test_missing_optional_codec_is_a_finding(monkeypatch: pytest.MonkeyPatch) ->
     assert "MW-CMP-001" in ids(result)
 
 
-@pytest.mark.parametrize("head", [b"x\x9cnot really zlib at all" * 4, b"xylophone music " * 8,
-                                  b"\x5d\x00\x00 random text here" * 3])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"x\x9cnot really zlib at all" * 4,
+        b"xylophone music " * 8,
+        b"\x5d\x00\x00 random text here" * 3,
+    ],
+)
 def test_careful_claims(head: bytes) -> None:
     assert sniff_codec(head) is None
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(["gzip", "zlib", "bz2", "xz", "lzma", "lz4", "zstd"]),
-       st.integers(min_value=0, max_value=200), st.binary(min_size=1, max_size=6))
+@given(
+    st.sampled_from(["gzip", "zlib", "bz2", "xz", "lzma", "lz4", "zstd"]),
+    st.integers(min_value=0, max_value=200),
+    st.binary(min_size=1, max_size=6),
+)
 def test_mutated_streams_never_crash(codec: str, where: int, patch: bytes) -> None:
     data = bytearray(CODECS[codec](pickle.dumps({"a": [1, 2, 3] * 20})))
     where %= len(data)
-    data[where:where + len(patch)] = patch
+    data[where : where + len(patch)] = patch
     scan_bytes(bytes(data), "m.bin", raise_internal=True)

@@ -27,8 +27,9 @@ def ids(result) -> set[str]:
 
 
 def critical_pkl(result) -> bool:
-    return any(f.rule.id.startswith("MW-PKL-") and f.severity is Severity.CRITICAL
-               for f in result.findings)
+    return any(
+        f.rule.id.startswith("MW-PKL-") and f.severity is Severity.CRITICAL for f in result.findings
+    )
 
 
 def npy(header: str, payload: bytes, version: tuple[int, int] = (1, 0)) -> bytes:
@@ -46,7 +47,9 @@ def saved(array: np.ndarray) -> bytes:
 
 
 def test_numeric_array_is_clean() -> None:
-    result = scan_bytes(saved(np.arange(12, dtype="<f8").reshape(3, 4)), "a.npy", raise_internal=True)
+    result = scan_bytes(
+        saved(np.arange(12, dtype="<f8").reshape(3, 4)), "a.npy", raise_internal=True
+    )
     assert result.format == "numpy" and not result.findings
 
 
@@ -60,7 +63,9 @@ def test_object_array_with_malicious_pickle() -> None:
 
 def test_structured_dtype_with_object_field() -> None:
     evil = pickle.dumps(_Evil())
-    data = npy("{'descr': [('a', '<f4'), ('b', '|O')], 'fortran_order': False, 'shape': (1,), }", evil)
+    data = npy(
+        "{'descr': [('a', '<f4'), ('b', '|O')], 'fortran_order': False, 'shape': (1,), }", evil
+    )
     assert critical_pkl(scan_bytes(data, "s.npy", raise_internal=True))
     data = npy("{'descr': 'i4, O', 'fortran_order': False, 'shape': (1,), }", evil)
     assert critical_pkl(scan_bytes(data, "s.npy", raise_internal=True))
@@ -84,13 +89,16 @@ def test_short_payload_and_big_header() -> None:
     assert "MW-NPY-003" in ids(scan_bytes(npy(header, b"", (2, 0)), "h.npy", raise_internal=True))
 
 
-@pytest.mark.parametrize("header", [
-    "{'descr': '<f4', 'fortran_order': False}",
-    "{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }",
-    "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'extra': 1}",
-    "__import__('os').system('x')",
-    "[1, 2, 3]",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "{'descr': '<f4', 'fortran_order': False}",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }",
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'extra': 1}",
+        "__import__('os').system('x')",
+        "[1, 2, 3]",
+    ],
+)
 def test_bad_headers_are_malformed(header: str) -> None:
     result = scan_bytes(npy(header, b""), "b.npy", raise_internal=True)
     assert "MW-CORE-002" in ids(result)
@@ -120,10 +128,14 @@ def _after_magic(data: bytes) -> io.BytesIO:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.binary(max_size=300), st.integers(min_value=0, max_value=200), st.binary(min_size=1, max_size=4))
+@given(
+    st.binary(max_size=300),
+    st.integers(min_value=0, max_value=200),
+    st.binary(min_size=1, max_size=4),
+)
 def test_arbitrary_npy_never_crashes(tail: bytes, where: int, patch: bytes) -> None:
     data = bytearray(saved(np.array([1, 2], dtype=object)))
     where %= len(data)
-    data[where:where + len(patch)] = patch
+    data[where : where + len(patch)] = patch
     scan_bytes(bytes(data), "f.npy", raise_internal=True)
     scan_bytes(b"\x93NUMPY" + tail, "g.npy", raise_internal=True)

@@ -14,12 +14,12 @@ import struct
 from pathlib import Path
 
 import pytest
+from zipbuild import Member, build_zip, torch_like
 
 from modelward import scan_bytes, scan_path
 from modelward._internal.zipread import ZipArchive
 from modelward.findings import Severity
 from modelward.scanners import pytorch as pt_module
-from zipbuild import Member, build_zip, torch_like
 
 torch = pytest.importorskip("torch")
 
@@ -43,8 +43,9 @@ def ids(result) -> set[str]:
 
 
 def critical_pkl(result) -> bool:
-    return any(f.rule.id.startswith("MW-PKL-") and f.severity is Severity.CRITICAL
-               for f in result.findings)
+    return any(
+        f.rule.id.startswith("MW-PKL-") and f.severity is Severity.CRITICAL for f in result.findings
+    )
 
 
 def saved(obj: object) -> bytes:
@@ -99,8 +100,9 @@ def test_quirks_torch_accepts_are_still_analysed(evil_pickle: bytes, overrides: 
 
 
 def test_other_folder_name_and_case_insensitive_lookup(evil_pickle: bytes) -> None:
-    data = build_zip([Member(b"weird name/DATA.PKL", evil_pickle),
-                      Member(b"weird name/version", b"3\n")])
+    data = build_zip(
+        [Member(b"weird name/DATA.PKL", evil_pickle), Member(b"weird name/version", b"3\n")]
+    )
     assert torch_reader_pickle(data) == evil_pickle
     result = scan_bytes(data, "odd.bin", raise_internal=True)
     assert result.format == "pytorch" and critical_pkl(result)
@@ -108,16 +110,22 @@ def test_other_folder_name_and_case_insensitive_lookup(evil_pickle: bytes) -> No
 
 def test_duplicate_data_pkl_all_candidates_analysed(evil_pickle: bytes) -> None:
     benign = pickle.dumps({"a": 1}, protocol=2)
-    data = build_zip([Member(b"archive/data.pkl", benign), Member(b"archive/version", b"3\n"),
-                      Member(b"archive/Data.pkl", evil_pickle)])
+    data = build_zip(
+        [
+            Member(b"archive/data.pkl", benign),
+            Member(b"archive/version", b"3\n"),
+            Member(b"archive/Data.pkl", evil_pickle),
+        ]
+    )
     result = scan_bytes(data, "dup.pt", raise_internal=True)
     assert "MW-ZIP-004" in ids(result)
     assert critical_pkl(result)
 
 
 def test_extra_pickle_member_is_scanned_and_reported(evil_pickle: bytes) -> None:
-    data = torch_like(pickle.dumps([1, 2], protocol=2),
-                      extra=[Member(b"archive/data/evil", evil_pickle)])
+    data = torch_like(
+        pickle.dumps([1, 2], protocol=2), extra=[Member(b"archive/data/evil", evil_pickle)]
+    )
     result = scan_bytes(data, "x.pt", raise_internal=True)
     assert "MW-PT-003" in ids(result)
     assert critical_pkl(result)
@@ -166,11 +174,19 @@ def test_torchscript_archive(tmp_path: Path) -> None:
 
 
 def test_torchscript_code_custom_op_and_file_access() -> None:
-    code = (b"class M(Module):\n  def forward(self, x: Tensor) -> Tensor:\n"
-            b"    y = torch.ops.evilns.run(x)\n    z = torch.from_file('/etc/passwd')\n    return y\n"
-            b"  def __setstate__(self, s: Tuple[int]) -> None:\n    return None\n")
-    data = build_zip([Member(b"a/data.pkl", b"\x80\x02N."), Member(b"a/constants.pkl", b"\x80\x02).")
-                      , Member(b"a/version", b"3\n"), Member(b"a/code/__torch__/m.py", code, method=8)])
+    code = (
+        b"class M(Module):\n  def forward(self, x: Tensor) -> Tensor:\n"
+        b"    y = torch.ops.evilns.run(x)\n    z = torch.from_file('/etc/passwd')\n    return y\n"
+        b"  def __setstate__(self, s: Tuple[int]) -> None:\n    return None\n"
+    )
+    data = build_zip(
+        [
+            Member(b"a/data.pkl", b"\x80\x02N."),
+            Member(b"a/constants.pkl", b"\x80\x02)."),
+            Member(b"a/version", b"3\n"),
+            Member(b"a/code/__torch__/m.py", code, method=8),
+        ]
+    )
     result = scan_bytes(data, "ts.pt", raise_internal=True)
     assert result.format == "torchscript"
     assert {"MW-PT-005", "MW-PT-006", "MW-PT-007"} <= ids(result)
@@ -178,7 +194,9 @@ def test_torchscript_code_custom_op_and_file_access() -> None:
 
 def test_legacy_sequential_with_appended_pickle(evil_pickle: bytes) -> None:
     buf = io.BytesIO()
-    torch.save({"w": torch.ones(3), "i": torch.arange(2)}, buf, _use_new_zipfile_serialization=False)
+    torch.save(
+        {"w": torch.ones(3), "i": torch.arange(2)}, buf, _use_new_zipfile_serialization=False
+    )
     clean = scan_bytes(buf.getvalue(), "old.pt", raise_internal=True)
     assert clean.format == "pytorch-legacy"
     assert max(f.severity for f in clean.findings) <= Severity.LOW
@@ -187,17 +205,26 @@ def test_legacy_sequential_with_appended_pickle(evil_pickle: bytes) -> None:
 
 
 def test_legacy_sequential_malicious_data_pickle(evil_pickle: bytes) -> None:
-    parts = [pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2), pickle.dumps(1001, protocol=2),
-             pickle.dumps({"little_endian": True}, protocol=2), evil_pickle,
-             pickle.dumps([], protocol=2)]
+    parts = [
+        pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2),
+        pickle.dumps(1001, protocol=2),
+        pickle.dumps({"little_endian": True}, protocol=2),
+        evil_pickle,
+        pickle.dumps([], protocol=2),
+    ]
     result = scan_bytes(b"".join(parts), "old.pth", raise_internal=True)
     assert result.format == "pytorch-legacy" and critical_pkl(result)
 
 
 def test_legacy_layout_that_cannot_be_followed() -> None:
-    parts = [pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2), pickle.dumps(1001, protocol=2),
-             pickle.dumps({}, protocol=2), pickle.dumps({"a": 1}, protocol=2),
-             pickle.dumps(["0"], protocol=2), struct.pack("<q", 2) + b"\0" * 8]
+    parts = [
+        pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2),
+        pickle.dumps(1001, protocol=2),
+        pickle.dumps({}, protocol=2),
+        pickle.dumps({"a": 1}, protocol=2),
+        pickle.dumps(["0"], protocol=2),
+        struct.pack("<q", 2) + b"\0" * 8,
+    ]
     result = scan_bytes(b"".join(parts), "old.pth", raise_internal=True)
     assert "MW-PT-009" in ids(result)
 

@@ -29,8 +29,9 @@ def ids(result) -> set[str]:
 
 
 def critical_pkl(result) -> bool:
-    return any(f.rule.id.startswith("MW-PKL-") and f.severity is Severity.CRITICAL
-               for f in result.findings)
+    return any(
+        f.rule.id.startswith("MW-PKL-") and f.severity is Severity.CRITICAL for f in result.findings
+    )
 
 
 def add(tar: tarfile.TarFile, name: str, payload: bytes = b"", **attrs: object) -> None:
@@ -75,11 +76,19 @@ def test_escapes_links_devices_duplicates() -> None:
         add(tar, "same", b"1")
         add(tar, "same", b"2")
 
-    found = [(f.rule.id, f.location.members[-1]) for f in
-             scan_bytes(make_tar(fill), "a.tar", raise_internal=True).findings]
-    for expected in [("MW-TAR-001", "../up"), ("MW-TAR-001", "/abs"), ("MW-TAR-001", "ok/link"),
-                     ("MW-TAR-002", "ok/inner"), ("MW-TAR-001", "hard"), ("MW-TAR-003", "dev"),
-                     ("MW-TAR-004", "same")]:
+    found = [
+        (f.rule.id, f.location.members[-1])
+        for f in scan_bytes(make_tar(fill), "a.tar", raise_internal=True).findings
+    ]
+    for expected in [
+        ("MW-TAR-001", "../up"),
+        ("MW-TAR-001", "/abs"),
+        ("MW-TAR-001", "ok/link"),
+        ("MW-TAR-002", "ok/inner"),
+        ("MW-TAR-001", "hard"),
+        ("MW-TAR-003", "dev"),
+        ("MW-TAR-004", "same"),
+    ]:
         assert expected in found, expected
 
 
@@ -93,15 +102,24 @@ def test_malicious_member_and_tar_gz() -> None:
 def _legacy(pickle_payload: bytes, storages_tail: bytes = b"") -> bytes:
     def fill(tar: tarfile.TarFile) -> None:
         add(tar, "sys_info", pickle.dumps({"little_endian": True}, protocol=2))
-        storages = (pickle.dumps(1, protocol=2)
-                    + pickle.dumps(("0", "cpu", torch.FloatStorage), protocol=2)
-                    + (3).to_bytes(8, "little") + b"\0" * 12 + pickle.dumps([], protocol=2)
-                    + storages_tail)
+        storages = (
+            pickle.dumps(1, protocol=2)
+            + pickle.dumps(("0", "cpu", torch.FloatStorage), protocol=2)
+            + (3).to_bytes(8, "little")
+            + b"\0" * 12
+            + pickle.dumps([], protocol=2)
+            + storages_tail
+        )
         add(tar, "storages", storages)
-        tensors = (pickle.dumps(1, protocol=2)
-                   + pickle.dumps(("t0", "0", torch.FloatTensor), protocol=2)
-                   + (1).to_bytes(4, "little") + b"\0" * 4 + (3).to_bytes(8, "little")
-                   + (1).to_bytes(8, "little") + (0).to_bytes(8, "little"))
+        tensors = (
+            pickle.dumps(1, protocol=2)
+            + pickle.dumps(("t0", "0", torch.FloatTensor), protocol=2)
+            + (1).to_bytes(4, "little")
+            + b"\0" * 4
+            + (3).to_bytes(8, "little")
+            + (1).to_bytes(8, "little")
+            + (0).to_bytes(8, "little")
+        )
         add(tar, "tensors", tensors)
         add(tar, "pickle", pickle_payload)
 
@@ -115,7 +133,9 @@ def test_legacy_torch_tar() -> None:
     assert not [f for f in clean.findings if f.severity >= Severity.MEDIUM], clean.findings
     evil = scan_bytes(_legacy(pickle.dumps(_Evil(), protocol=2)), "old.tar", raise_internal=True)
     assert critical_pkl(evil)
-    hidden = scan_bytes(_legacy(pickle.dumps(1), pickle.dumps(_Evil())), "old.tar", raise_internal=True)
+    hidden = scan_bytes(
+        _legacy(pickle.dumps(1), pickle.dumps(_Evil())), "old.tar", raise_internal=True
+    )
     assert "MW-PT-010" in ids(hidden) and critical_pkl(hidden)
 
 
@@ -133,5 +153,5 @@ def test_header_check() -> None:
 def test_mutated_tar_never_crashes(where: int, patch: bytes) -> None:
     data = bytearray(_legacy(pickle.dumps([1]), b""))
     where %= len(data)
-    data[where:where + len(patch)] = patch
+    data[where : where + len(patch)] = patch
     scan_bytes(bytes(data), "m.tar", raise_internal=True)

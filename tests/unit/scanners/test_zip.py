@@ -10,11 +10,11 @@ import zipfile
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from zipbuild import Member, build_zip
 
 from modelward import Policy, Status, scan_bytes
 from modelward.findings import Severity
 from modelward.policy import Limits
-from zipbuild import Member, build_zip
 
 
 def ids(result) -> set[str]:
@@ -40,8 +40,9 @@ def test_symlink_member() -> None:
 
 def test_bomb_ratio_is_reported_and_capped() -> None:
     data = build_zip([Member(b"z", b"\0" * (8 << 20), method=8)])
-    result = scan_bytes(data, "a.zip", raise_internal=True,
-                        policy=Policy(limits=Limits(max_compression_ratio=100)))
+    result = scan_bytes(
+        data, "a.zip", raise_internal=True, policy=Policy(limits=Limits(max_compression_ratio=100))
+    )
     assert "MW-ZIP-003" in ids(result)
     assert "MW-CORE-003" in ids(result) and result.status is Status.FAILED
 
@@ -52,12 +53,18 @@ def test_members_reach_the_pickle_scanner(marker_command: str) -> None:
         z.writestr("inner/payload.bin", pickle.dumps(_Evil()))
     result = scan_bytes(buf.getvalue(), "a.zip", raise_internal=True)
     assert result.format == "zip"
-    assert any(f.rule.id.startswith("MW-PKL-") and f.severity is Severity.CRITICAL
-               and f.location.members == ("inner/payload.bin",) for f in result.findings)
+    assert any(
+        f.rule.id.startswith("MW-PKL-")
+        and f.severity is Severity.CRITICAL
+        and f.location.members == ("inner/payload.bin",)
+        for f in result.findings
+    )
 
 
 def test_crc_mismatch_reported_after_member_read() -> None:
-    result = scan_bytes(build_zip([Member(b"a.txt", b"hello", crc=7)]), "a.zip", raise_internal=True)
+    result = scan_bytes(
+        build_zip([Member(b"a.txt", b"hello", crc=7)]), "a.zip", raise_internal=True
+    )
     assert "MW-ZIP-006" in ids(result)
 
 
@@ -68,15 +75,23 @@ def test_prepended_zip_is_claimed_and_flagged() -> None:
 
 
 def test_encrypted_member_is_not_silently_skipped() -> None:
-    result = scan_bytes(build_zip([Member(b"a.txt", b"hello", flags=1)]), "a.zip", raise_internal=True)
+    result = scan_bytes(
+        build_zip([Member(b"a.txt", b"hello", flags=1)]), "a.zip", raise_internal=True
+    )
     assert "MW-ZIP-005" in ids(result)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=300), st.binary(min_size=1, max_size=6))
 def test_mutated_zip_never_crashes(where: int, patch: bytes) -> None:
-    data = bytearray(build_zip([Member(b"a/x", pickle.dumps([1, 2]), method=8),
-                                Member(b"a/y.npy", b"\x93NUMPY\x01\x00")]))
+    data = bytearray(
+        build_zip(
+            [
+                Member(b"a/x", pickle.dumps([1, 2]), method=8),
+                Member(b"a/y.npy", b"\x93NUMPY\x01\x00"),
+            ]
+        )
+    )
     where %= len(data)
-    data[where:where + len(patch)] = patch
+    data[where : where + len(patch)] = patch
     scan_bytes(bytes(data), "m.zip", raise_internal=True)

@@ -34,8 +34,14 @@ def _payload(member: Member) -> bytes:
     return member.data
 
 
-def build_zip(members: list[Member], *, prepend: bytes = b"", comment: bytes = b"",
-              append: bytes = b"", comment_len: int | None = None) -> bytes:
+def build_zip(
+    members: list[Member],
+    *,
+    prepend: bytes = b"",
+    comment: bytes = b"",
+    append: bytes = b"",
+    comment_len: int | None = None,
+) -> bytes:
     """A zip with the given members; offsets are relative to the start of the zip proper."""
     body = bytearray()
     central = bytearray()
@@ -50,8 +56,24 @@ def build_zip(members: list[Member], *, prepend: bytes = b"", comment: bytes = b
             lcrc, lcsize, lusize = 0, 0, 0
         else:
             lcrc, lcsize, lusize = crc, len(payload), len(member.data)
-        body += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, flags, lmethod, 0, 0x21,
-                            lcrc, lcsize, lusize, len(lname), 0) + lname + payload
+        body += (
+            struct.pack(
+                "<4sHHHHHIIIHH",
+                b"PK\x03\x04",
+                20,
+                flags,
+                lmethod,
+                0,
+                0x21,
+                lcrc,
+                lcsize,
+                lusize,
+                len(lname),
+                0,
+            )
+            + lname
+            + payload
+        )
         if member.descriptor:
             body += struct.pack("<4sIII", b"PK\x07\x08", crc, len(payload), len(member.data))
         extra = b""
@@ -59,20 +81,57 @@ def build_zip(members: list[Member], *, prepend: bytes = b"", comment: bytes = b
         if member.zip64:
             extra = struct.pack("<HHQQQ", 1, 24, usize, csize, lho)
             csize = usize = lho = 0xFFFFFFFF
-        central += struct.pack(
-            "<4sBBHHHHHIIIHHHHHII", b"PK\x01\x02", 20, member.create_system, 20, flags,
-            member.method, 0, 0x21, crc, csize, usize, len(member.name), len(extra), 0, 0, 0,
-            member.external_attr, lho) + member.name + extra
-    eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(members), len(members),
-                       len(central), len(body),
-                       len(comment) if comment_len is None else comment_len)
+        central += (
+            struct.pack(
+                "<4sBBHHHHHIIIHHHHHII",
+                b"PK\x01\x02",
+                20,
+                member.create_system,
+                20,
+                flags,
+                member.method,
+                0,
+                0x21,
+                crc,
+                csize,
+                usize,
+                len(member.name),
+                len(extra),
+                0,
+                0,
+                0,
+                member.external_attr,
+                lho,
+            )
+            + member.name
+            + extra
+        )
+    eocd = struct.pack(
+        "<4sHHHHIIH",
+        b"PK\x05\x06",
+        0,
+        0,
+        len(members),
+        len(members),
+        len(central),
+        len(body),
+        len(comment) if comment_len is None else comment_len,
+    )
     return prepend + bytes(body) + bytes(central) + eocd + comment + append
 
 
-def torch_like(pickle_bytes: bytes, folder: bytes = b"archive", extra: list[Member] | None = None,
-               **overrides: object) -> bytes:
+def torch_like(
+    pickle_bytes: bytes,
+    folder: bytes = b"archive",
+    extra: list[Member] | None = None,
+    **overrides: object,
+) -> bytes:
     """A checkpoint shaped like torch.save's: data.pkl first, then version and byteorder."""
     data_pkl = Member(folder + b"/data.pkl", pickle_bytes, **overrides)  # type: ignore[arg-type]
-    members = [data_pkl, Member(folder + b"/byteorder", b"little"),
-               Member(folder + b"/version", b"3\n"), *(extra or [])]
+    members = [
+        data_pkl,
+        Member(folder + b"/byteorder", b"little"),
+        Member(folder + b"/version", b"3\n"),
+        *(extra or []),
+    ]
     return build_zip(members)
