@@ -84,6 +84,8 @@ _SAFE_CODECS: Final = frozenset({
     "rot13", "rot_13", "base64", "base_64", "base64_codec", "hex", "hex_codec", "utf-8",
     "utf8", "latin-1", "latin1", "ascii",
 })
+#: First characters of str values worth sniffing as pickles (protocol 2 header, text ops).
+_PICKLE_TEXT_START: Final = frozenset("\x80(c]}")
 #: Nodes visited when rating one call, and nesting of pickles analysed inside pickles.
 WALK_BUDGET: Final = 256
 MAX_NESTED_PICKLES: Final = 4
@@ -141,7 +143,7 @@ class DataFlow:
         self.findings: list[Finding] = []
         self.poisoned: dict[str, Value] = {}
         self._classes: dict[tuple[str, str], Classification] = {}
-        self._nested_done: set[int] = set()
+        self._nested_done: set[object] = set()
         self.saw_joblib = False
         self.limit_hit: str | None = None
         self.ops = 0
@@ -403,7 +405,11 @@ class DataFlow:
         while todo and budget > 0:
             value = todo.pop()
             budget -= 1
-            if value is None or isinstance(value, (bool, int, float, str)):
+            if value is None or isinstance(value, (bool, int, float)):
+                continue
+            if isinstance(value, str):
+                if value[:1] in _PICKLE_TEXT_START and len(value) > 2:
+                    blobs.append(value)
                 continue
             if id(value) in seen:
                 continue
@@ -444,31 +450,45 @@ class DataFlow:
     # ----------------------------------------------------------------- nested pickles
 
     def _nested(self, call: Call, value: Value) -> bool:
-        """Analyse `value` as a pickle nested in `call`'s data, if it looks like one."""
+        """Analyse `value` as a pickle nested in `call`'s data, if it looks like one.
+
+        Raw byte payloads are analysed in place (findings keep their offsets in the file);
+        text (protocols 0-2 carry bytes as latin-1 text for ``_codecs.encode``) is encoded
+        the way the loader would and analysed as a member of its own.
+        """
         from modelward.pickle_analysis.sniff import looks_like_pickle
         from modelward.scanners.base import Artifact
 
         if isinstance(value, Blob):
-            key = value.start if value.start is not None else id(value)
+            key: object = value.start if value.start is not None else id(value)
             head = value.head if isinstance(value.head, bytes) else \
                 value.head.encode("latin-1", "replace")
-        elif isinstance(value, bytes):
-            key, head = id(value), value
+        elif isinstance(value, (bytes, str)):
+            key = value
+            head = value[:64] if isinstance(value, bytes) else \
+                value[:64].encode("latin-1", "replace")
         else:
             return False
         if key in self._nested_done or not looks_like_pickle(head):
             return False
         self._nested_done.add(key)
         limits = self.artifact.limits
-        if isinstance(value, Blob) and value.start is not None:
-            if value.length > limits.max_member_bytes:
-                self.add(self.artifact.finding(
-                    PICKLE_RESOURCE_LIMIT, f"nested pickle of {value.length} bytes not analysed",
-                    offset=value.start))
-                return True
+        if isinstance(value, Blob) and value.length > limits.max_member_bytes:
+            self.add(self.artifact.finding(
+                PICKLE_RESOURCE_LIMIT, f"nested pickle of {value.length} bytes not analysed",
+                offset=value.start if value.start is not None else call.offset))
+            return True
+        if isinstance(value, Blob) and value.start is not None and value.kind != "str":
             sub = self.spawn(value.start, value.start + value.length)
         else:
-            raw = value.full if isinstance(value, Blob) else value
+            raw: str | bytes | None
+            if isinstance(value, Blob):
+                raw = value.full
+                if raw is None and value.start is not None:
+                    raw = str(self.data[value.start : value.start + value.length], "utf-8",
+                              "replace")
+            else:
+                raw = value
             if raw is None:
                 return False
             payload = raw.encode("latin-1", "replace") if isinstance(raw, str) else raw

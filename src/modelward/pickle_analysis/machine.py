@@ -31,6 +31,7 @@ from modelward.pickle_analysis.rules import (
 )
 from modelward.pickle_analysis.symbols import (
     HEAD,
+    KEEP_ITEMS,
     SMALL,
     Blob,
     DictSym,
@@ -54,6 +55,8 @@ HIGHEST_PROTOCOL: Final = 5
 CHECK_EVERY: Final = 1 << 14
 #: Stack plus memo entries the machine keeps alive before giving up (memory bound).
 MAX_LIVE: Final = 4_000_000
+#: Longest tuple kept whole; longer ones keep their first `KEEP_ITEMS` items.
+MAX_TUPLE: Final = 1 << 16
 #: Longest protocol-0 text argument decoded whole; longer ones keep a prefix only.
 MAX_TEXT_LINE: Final = 1 << 20
 #: Fixed argument sizes, to tell a truncated argument from a stack underflow.
@@ -462,6 +465,9 @@ class Machine(DataFlow):
 
     def op_tuple(self, pos: int) -> int:
         items = self._pop_mark()
+        if len(items) > MAX_TUPLE:
+            # Memory bound: huge tuples are data, never call arguments that matter.
+            items = [*items[:KEEP_ITEMS], Opaque(f"{len(items) - KEEP_ITEMS} more items")]
         self.stack.append(tuple(items))
         return pos
 

@@ -18,16 +18,16 @@ from modelward.pickle_analysis import PICKLE_RULES, PickleAnalysis, analyze, ana
 from modelward.policy import Limits, Policy
 
 
-def G(module: str, name: str) -> bytes:  # noqa: N802 - opcode spelling
+def G(module: str, name: str) -> bytes:
     return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
 
 
-def S(text: str) -> bytes:  # noqa: N802
+def S(text: str) -> bytes:
     raw = text.encode()
     return b"X" + struct.pack("<I", len(raw)) + raw
 
 
-def B(raw: bytes) -> bytes:  # noqa: N802
+def B(raw: bytes) -> bytes:
     return b"B" + struct.pack("<I", len(raw)) + raw
 
 
@@ -269,3 +269,28 @@ def test_every_rule_is_documented() -> None:
     for rule in PICKLE_RULES:
         assert rule.description and rule.remediation
         assert f"{rule.id} {rule.name} ({rule.severity.name})" in (rules.__doc__ or "")
+
+
+@pytest.mark.parametrize("proto", [0, 1, 2])
+def test_nested_pickle_carried_as_latin1_text(proto: int, marker_command: str) -> None:
+    # Protocols < 3 pickle bytes as _codecs.encode('<latin-1 text>', 'latin1').
+    class Loads:
+        def __init__(self, payload: bytes) -> None:
+            self.payload = payload
+
+        def __reduce__(self) -> tuple[object, ...]:
+            import _pickle  # pickle.loads itself is patched out during tests
+
+            return (_pickle.loads, (self.payload,))
+
+    inner = pickle.dumps(Payload(marker_command), protocol=2) + b"\xe9" * 300
+    result = run(pickle.dumps(Loads(inner), protocol=proto))
+    assert by_rule(result, "MW-PKL-005")
+    assert any(f.message.startswith("nested pickle passed to") and f.rule.id == "MW-PKL-001"
+               and f"system('{marker_command}')" in (f.evidence or "") for f in result.findings)
+
+
+def test_huge_tuples_are_bounded() -> None:
+    data = b"(" + b"K\x01" * 100_000 + b"t."
+    result = run(data)
+    assert result.complete and result.findings == ()

@@ -10,6 +10,8 @@ import os
 import pickle
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from modelward import scan_bytes
 from modelward.findings import Severity
@@ -114,3 +116,19 @@ def test_scanner_declares_its_rules() -> None:
         assert f"{rule.id} {rule.name} ({rule.severity.name})" in doc
     assert SCANNER.executes_code and SCANNER.name == "pickle"
     assert ".pt" not in SCANNER.suffixes and ".pkl" in SCANNER.suffixes
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([b"\x80\x02", b"\x80\x05", b"(", b"c", b"]"]), st.binary(max_size=300))
+def test_any_bytes_scan_without_exception(prefix: bytes, body: bytes) -> None:
+    scan_bytes(prefix + body, "fuzz.pkl", raise_internal=True)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 5), st.lists(st.tuples(st.integers(0, 4000), st.integers(0, 255)),
+                                    max_size=4))
+def test_mutated_pickles_scan_without_exception(proto: int, edits: list[tuple[int, int]]) -> None:
+    data = bytearray(pickle.dumps({"a": [1, 2.0, "s", b"b" * 300], "t": (None, True)}, proto))
+    for where, byte in edits:
+        data[where % len(data)] = byte
+    scan_bytes(bytes(data), "fuzz.pkl", raise_internal=True)
