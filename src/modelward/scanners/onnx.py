@@ -152,7 +152,7 @@ def _claim(view: memoryview) -> bool:
                 return False
             if f.number == 1:
                 assert isinstance(f.value, int)
-                if not 1 <= f.value <= 64:
+                if not 1 <= f.value < 1 << 31:
                     return False
                 has_ir = True
             elif f.number == 7:
@@ -444,8 +444,8 @@ def _check_shapes(artifact: Artifact, flow: Flow) -> Iterator[ScanOutput]:
                 count = _product(vals)
         elif op == "Tile" and len(node.inputs) > 1:
             vals = flow.constant_values(node.inputs[1])
-            if vals and _product(vals) > _MAX_REPEATS:
-                count = _product(vals)
+            if vals and _product(vals) > _MAX_REPEATS:  # multiplies the input's size
+                count = _product(vals) * _MAX_ELEMENTS // _MAX_REPEATS
         elif op == "Range" and len(node.inputs) == 3:
             a, b, c = (flow.constant_values(v) for v in node.inputs)
             if a and b and c and c[0]:
