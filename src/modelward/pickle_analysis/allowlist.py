@@ -529,8 +529,17 @@ def _flatten(*tables: dict[str, tuple[str, ...]]) -> frozenset[str]:
                      for name in names)
 
 
+# TorchScript archives' pickles (constants.pkl, .debug_pkl): identity helpers the
+# TorchScript unpickler handles natively (torch/jit/_pickle.py); exempted in the catalogue.
+TORCHSCRIPT: Final[dict[str, tuple[str, ...]]] = {
+    "torch.jit._pickle": (
+        "build_intlist", "build_tensorlist", "build_doublelist", "build_boollist",
+        "build_tensor_from_id", "restore_type_tag",
+    ),
+}
+
 SAFE_GLOBALS: Final[frozenset[str]] = (
-    _flatten(STDLIB, TORCH_CORE, NUMPY, SKLEARN, TORCH_NN, OTHERS)
+    _flatten(STDLIB, TORCH_CORE, NUMPY, SKLEARN, TORCH_NN, OTHERS, TORCHSCRIPT)
     | frozenset(f"numpy.{name}" for name in (*NUMPY_UFUNCS, *NUMPY_SCALARS))
 )
 

@@ -260,8 +260,20 @@ _PATH_METHODS: Final[frozenset[str]] = frozenset({
 })
 
 
+# Exact names under a dangerous prefix that are harmless: TorchScript's pickler emits these
+# identity helpers in every archive (`.debug_pkl`, `constants.pkl`), and its C++ unpickler
+# treats them natively; each only returns its argument (torch/jit/_pickle.py).
+EXEMPT: Final[frozenset[str]] = frozenset({
+    "torch.jit._pickle.build_intlist", "torch.jit._pickle.build_tensorlist",
+    "torch.jit._pickle.build_doublelist", "torch.jit._pickle.build_boollist",
+    "torch.jit._pickle.build_tensor_from_id", "torch.jit._pickle.restore_type_tag",
+})
+
+
 def _match(dotted: str) -> tuple[str, str] | None:
     """Longest catalogue prefix of `dotted` on a segment boundary, with its capability."""
+    if dotted in EXEMPT:
+        return None
     parts = dotted.split(".")
     for end in range(len(parts), 0, -1):
         key = ".".join(parts[:end])

@@ -181,3 +181,13 @@ def test_allowlist_is_exact_and_free_of_gadgets() -> None:
     overlap = {n for n in SAFE_GLOBALS if catalogue.lookup(*n.rsplit(".", 1)) is not None}
     assert not overlap
     assert not [n for n in SAFE_GLOBALS if n.endswith(".*") or "datasets" in n or "_testing" in n]
+
+
+def test_torchscript_identity_helpers_are_safe_but_torch_jit_is_not() -> None:
+    """TorchScript archives pickle torch.jit._pickle.build_* helpers; torch.jit.load stays dangerous."""
+    from modelward.pickle_analysis.policy import Verdict, classify
+
+    assert classify("torch.jit._pickle", "build_intlist").verdict is Verdict.SAFE
+    assert classify("torch.jit._pickle", "restore_type_tag").verdict is Verdict.SAFE
+    assert classify("torch.jit", "load").verdict is Verdict.DANGEROUS
+    assert classify("torch.jit._pickle", "something_else").verdict is Verdict.DANGEROUS
