@@ -294,3 +294,20 @@ def test_huge_tuples_are_bounded() -> None:
     data = b"(" + b"K\x01" * 100_000 + b"t."
     result = run(data)
     assert result.complete and result.findings == ()
+
+
+def test_deadline_stops_the_analysis() -> None:
+    from modelward.pickle_analysis.machine import CHECK_EVERY
+    from modelward.scanners.base import Artifact, ScanBudget, ScanContext
+
+    data = pickle.dumps(list(range(CHECK_EVERY * 2)), protocol=2)
+    expired = Artifact(data, path="x.pkl", context=ScanContext(Policy(), ScanBudget(0.0)))
+    result = analyze(expired)
+    assert not result.complete and result.limit_hit
+    assert by_rule(result, "MW-PKL-010")
+
+
+def test_evidence_is_bounded(marker_command: str) -> None:
+    data = P3 + call(G("os", "system"), S(marker_command + " " + "a" * 5000)) + b"."
+    (finding,) = by_rule(run(data), "MW-PKL-001")
+    assert len(finding.evidence) <= 400
