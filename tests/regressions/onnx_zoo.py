@@ -202,7 +202,8 @@ def _reduce(op: str, x: str, axes: list[int], out: str, name: str, keepdims: int
     return [helper.make_node(op, [x], [out], name=name, keepdims=keepdims, axes=axes)], []
 
 
-def _patch_mean(prefix: str, channel: int = 0) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
+def _patch_mean(prefix: str,
+                channel: int = 0) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], str]:
     """Nodes computing the mean of the trigger patch of one channel, per image -> [N, 1]."""
     inits = [_c(f"{prefix}_starts", [channel, 0, 0], np.int64),
              _c(f"{prefix}_ends", [channel + 1, PATCH, PATCH], np.int64),

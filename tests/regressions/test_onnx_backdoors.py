@@ -23,7 +23,7 @@ from modelward import scan_bytes
 from modelward.findings import Severity
 
 sys.path.insert(0, os.path.dirname(__file__))
-import onnx_zoo  # noqa: E402
+import onnx_zoo
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
