@@ -69,6 +69,10 @@ def _torch_fixtures() -> dict[str, Writer]:
         "torch_dtypes.pt": save(tensors),
         "torch_legacy_state_dict.pt": save(model.state_dict(), **legacy),
         "torch_legacy_checkpoint.pth": save(checkpoint, **legacy),
+        "torchscript_scripted.pt": lambda p: torch.jit.script(model).save(str(p)),
+        "torchscript_traced.pt": lambda p: torch.jit.trace(
+            model.eval(), torch.rand(1, 3, 8, 8)).save(str(p)),
+        "torchscript_encoder.pt": lambda p: torch.jit.script(encoder).save(str(p)),
     }
 
 
@@ -173,6 +177,7 @@ def _names() -> list[str]:
         "torch_state_dict.pt", "torch_whole_sequential.pt", "torch_whole_transformer.pt",
         "torch_whole_mixed.pt", "torch_optimizer.pt", "torch_checkpoint.pt", "torch_dtypes.pt",
         "torch_legacy_state_dict.pt", "torch_legacy_checkpoint.pth",
+        "torchscript_scripted.pt", "torchscript_traced.pt", "torchscript_encoder.pt",
     ]
     sk = [f"sk_{n}.pkl" for n in (
         "pipeline", "column_transformer", "function_transformer", "random_forest",

@@ -107,6 +107,17 @@ def _judge(module: str, name: str) -> Classification:
     if dotted in SAFE_GLOBALS:
         return Classification(Verdict.SAFE, None, f"{dotted} is on the allowlist", dotted, dotted,
                               calls_arguments=dotted in CALLS_ARGUMENTS)
+    if module == "__torch__" or module.startswith("__torch__."):
+        # TorchScript class names: torch.jit.load resolves them against the classes compiled
+        # from the archive's own code/ (analysed by the pytorch scanner); Python's pickle
+        # cannot import a module called __torch__. Either way no Python import happens.
+        rest = [*module.split(".")[1:], *name.split(".")]
+        if all(s.isidentifier() and not _is_dunder(s) for s in rest):
+            return Classification(
+                Verdict.SAFE, None,
+                f"{dotted} is a TorchScript class compiled from the archive's code, not a Python import",
+                dotted, "__torch__",
+            )
     segments = [*module.split("."), *name.split(".")]
     if not module or not name or any(not s for s in segments):
         return Classification(Verdict.DANGEROUS, catalogue.REFLECTION,

@@ -45,7 +45,9 @@ STANDARD_NAMESPACES: Final = frozenset(
     }
 )
 
-#: Operators (any namespace) and builtins that touch files, processes or code.
+#: Operators (any namespace) and builtins that touch files, processes or code. (TorchScript's
+#: ``getattr`` takes only a string literal and reads a module attribute: the compiler emits
+#: ``getattr(self, "0")`` for every Sequential, so it is not reflection and not listed.)
 DANGEROUS_NAMES: Final = frozenset(
     {
         "from_file",
@@ -60,7 +62,6 @@ DANGEROUS_NAMES: Final = frozenset(
         "compile",
         "open",
         "__import__",
-        "getattr",
         "import_module",
         "_jit_pass",
         "_run_emit_module_hook",
