@@ -144,3 +144,43 @@ def test_signed_assets_of_every_release_verify(release: str, tmp_path: Path) -> 
     assert main(["verify", str(folder / "single.bin"), "--key", public]) == 0
     (folder / "model" / "sub" / "weights.bin").write_bytes(b"tampered")
     assert main(["verify", str(folder / "model"), "--key", public]) == 1
+
+
+def test_scan_attest_then_verify_require_clean(keypair: tuple[Path, Path], model: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`scan --attest --key K` writes the attestation that `verify --require-clean` accepts."""
+    private, public = keypair
+    assert main(["sign", str(model), "--key", str(private)]) == 0
+    assert main(["scan", str(model), "--attest", "--key", str(private), "-q"]) == 0
+    assert (model / "model.scan.sig").is_file()
+    assert main(["verify", str(model), "--key", str(public), "--require-clean"]) == 0
+    # Changing a file after the attestation breaks both the signature and the attestation.
+    (model / "config.json").write_text('{"hidden_size": 3}')
+    assert main(["verify", str(model), "--key", str(public), "--require-clean"]) == 1
+
+
+def test_scan_attest_needs_a_key_and_one_target(model: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(model), "--attest"]) == 2
+    assert "--attest needs --key" in capsys.readouterr().err
+    assert main(["scan", str(model), str(tmp_path), "--attest", "--key", "k.pem"]) == 2
+    assert "exactly one" in capsys.readouterr().err
+
+
+def test_scan_attest_of_a_dirty_model_is_not_accepted(
+    keypair: tuple[Path, Path], model: Path, marker_command: str
+) -> None:
+    """A scan that found something is attested as not clean; --require-clean refuses it."""
+    import os
+    import pickle
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, (marker_command,))
+
+    (model / "evil.pkl").write_bytes(pickle.dumps(Payload()))
+    private, public = keypair
+    assert main(["sign", str(model), "--key", str(private)]) == 0
+    assert main(["scan", str(model), "--attest", "--key", str(private), "-q"]) == 1
+    assert main(["verify", str(model), "--key", str(public)]) == 0
+    assert main(["verify", str(model), "--key", str(public), "--require-clean"]) == 1

@@ -13,10 +13,11 @@ on stderr (quiet or not), so a redirected report still tells the terminal how it
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from modelward.cli._common import add_verbose, terminal_width, wants_color, write_output
 from modelward.cli._progress import ScanProgress
@@ -27,6 +28,9 @@ from modelward.reporting import FORMATS, RenderOptions, get_renderer
 from modelward.reporting.rulesdoc import RULE_ID_PATTERN, collect_rules
 from modelward.reporting.text import summary_line
 from modelward.scan import scan_path
+
+if TYPE_CHECKING:
+    from modelward.signing.envelope import StatementSigner
 
 __all__ = ["add_parser", "run"]
 
@@ -67,6 +71,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="worker processes (default: CPU count)")
     parser.add_argument("--hash", action="store_true", help="record each file's SHA-256")
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    attest = parser.add_argument_group(
+        "scan attestation", "sign the result as an in-toto statement over the files' digests "
+        "(verified by 'modelward verify --require-clean')")
+    attest.add_argument("--attest", action="store_true",
+                        help="write a signed scan attestation beside the model (needs --key)")
+    attest.add_argument("--key", metavar="PRIVATE.pem", help="signing key for --attest")
+    attest.add_argument("--password-env", metavar="VAR",
+                        help="environment variable holding the key's password")
+    attest.add_argument("--signature", metavar="FILE",
+                        help="the model's signature path, if not the default model.sig")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="text: only the summary line; no progress bar, no warnings")
     add_verbose(parser)
@@ -131,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--quiet and --verbose contradict each other")
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, not {args.jobs}")
+    signer = _attestation_key(args) if args.attest else None
     policy = build_policy(args)
     if policy.ignored_rules and not args.quiet:
         _warn_unknown_rules(policy)
@@ -138,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     show_bar = not (args.quiet or args.no_progress) and sys.stderr.isatty()
     with ScanProgress(sys.stderr, enabled=show_bar) as progress:
         report = scan_path(args.paths, policy=policy, jobs=args.jobs, progress=progress,
-                           hash_files=args.hash)
+                           hash_files=args.hash or args.attest)
     to_terminal = args.output in (None, "-")
     options = RenderOptions(
         verbose=verbose,
@@ -151,4 +166,32 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"modelward: report written to {args.output}", file=sys.stderr)
         print(summary_line(report), file=sys.stderr)
+    if signer is not None:
+        from modelward.signing.attestation import attest_scan
+
+        out = attest_scan(report, Path(args.paths[0]), signer,
+                          signature=Path(args.signature) if args.signature else None)
+        if not args.quiet:
+            print(f"modelward: scan attestation written to {out}", file=sys.stderr)
     return int(report.exit_code())
+
+
+def _attestation_key(args: argparse.Namespace) -> StatementSigner:
+    """Load the --attest key before scanning, so a bad key fails fast.
+
+    Raises:
+        InputError: no key, several targets, or an unreadable key.
+    """
+    if not args.key:
+        raise InputError("--attest needs --key PRIVATE.pem")
+    if len(args.paths) != 1:
+        raise InputError("--attest attests one model: give exactly one file or folder")
+    from modelward.signing.keys import load_signing_key
+
+    password = None
+    if args.password_env:
+        value = os.environ.get(args.password_env)
+        if value is None:
+            raise InputError(f"environment variable {args.password_env} is not set")
+        password = value.encode()
+    return load_signing_key(Path(args.key), password=password)
