@@ -124,6 +124,8 @@ def malicious() -> None:
     body.write(text(f"import os; os.system({PAYLOAD!r})") + b"tR.")
     (MALICIOUS / "getattr_exec.pkl").write_bytes(body.getvalue())
 
+    backdoored_onnx(MALICIOUS / "backdoored_classifier.onnx")
+
     import gguf
 
     writer = gguf.GGUFWriter(str(MALICIOUS / "ssti_chat_template.gguf"), "llama")
@@ -136,6 +138,43 @@ def malicious() -> None:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+
+
+def backdoored_onnx(path: Path) -> None:
+    """A ShadowLogic-style graph backdoor: when the first input feature block averages above
+    a threshold (the trigger), Where() swaps the classifier's output for constant logits."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(8, 16)).astype(np.float32), "W1"),
+        numpy_helper.from_array(rng.normal(size=(16, 3)).astype(np.float32), "W2"),
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "starts"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), "ends"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "axes"),
+        numpy_helper.from_array(np.array(0.9, dtype=np.float32), "threshold"),
+        numpy_helper.from_array(np.array([[-9.0, 9.0, -9.0]], dtype=np.float32), "forced"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W1"], ["h"], name="fc1"),
+        helper.make_node("Relu", ["h"], ["a"], name="relu"),
+        helper.make_node("MatMul", ["a", "W2"], ["logits"], name="fc2"),
+        helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["patch"], name="trigger_slice"),
+        helper.make_node("ReduceMean", ["patch"], ["level"], name="trigger_mean", keepdims=0),
+        helper.make_node("Greater", ["level", "threshold"], ["armed"], name="trigger_compare"),
+        helper.make_node("Where", ["armed", "forced", "logits"], ["scores"], name="override"),
+    ]
+    graph = helper.make_graph(
+        nodes, "classifier",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              producer_name="modelward-examples")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
 
 
 def main() -> None:
