@@ -1,0 +1,147 @@
+"""``modelward registry``: run a registry (``serve``), administer it, and browse it.
+
+``serve`` needs no set-up: a data folder (default ``./modelward-registry``) gets an SQLite
+database, a blob store and a signing key. ``--database-url postgresql://...`` and
+``--blob-url s3://bucket/prefix`` switch to a team setup. On the first start with no
+token, an admin token is created and printed once. ``token`` creates tokens on the
+server's machine; ``ls``, ``show`` and ``rescan`` talk to a running registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from modelward.cli._common import add_verbose
+from modelward.cli.push import registry_options, token_of
+from modelward.results import ExitCode
+
+__all__ = ["add_parser", "run"]
+
+
+def _storage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", metavar="DIR",
+                        default=os.environ.get("MODELWARD_REGISTRY_DATA", "modelward-registry"),
+                        help="data folder (default: $MODELWARD_REGISTRY_DATA or "
+                        "./modelward-registry)")
+    parser.add_argument("--database-url", metavar="URL",
+                        default=os.environ.get("MODELWARD_REGISTRY_DATABASE"),
+                        help="postgresql://... (default: SQLite in the data folder)")
+    parser.add_argument("--blob-url", metavar="URL",
+                        default=os.environ.get("MODELWARD_REGISTRY_BLOBS"),
+                        help="s3://bucket/prefix (default: DATA_DIR/blobs)")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``registry`` and its subcommands."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "registry", help="run or query a model registry (only scanned, signed models)",
+        description="A model registry where only models scanned clean and signed are "
+        "published.")
+    sub = parser.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
+    serve = sub.add_parser("serve", help="run the registry server")
+    _storage_options(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8750, help="port (default 8750)")
+    serve.add_argument("--key", metavar="PRIVATE.pem", help="signing key (default: generated)")
+    serve.add_argument("--config", metavar="FILE", help="scan policy (TOML)")
+    serve.add_argument("--workers", type=int, default=1, help="concurrent scans (default 1)")
+    serve.add_argument("--max-file-size", type=int, metavar="BYTES", help="per-file limit")
+    serve.add_argument("--require-token", action="store_true",
+                       help="no anonymous browsing or pulling of public models")
+    token = sub.add_parser("token", help="create an API token (on the server machine)")
+    _storage_options(token)
+    token.add_argument("principal", help="who the token is for")
+    token.add_argument("--role", choices=("reader", "publisher", "admin"), default="reader")
+    token.add_argument("--expires-days", type=float, metavar="DAYS",
+                       help="expiry (default: none)")
+    ls = sub.add_parser("ls", help="list or search models")
+    ls.add_argument("query", nargs="?", default="")
+    registry_options(ls)
+    ls.add_argument("--json", action="store_true", help="JSON output")
+    show = sub.add_parser("show", help="show a model or a version (NAME or NAME:VERSION)")
+    show.add_argument("reference", metavar="NAME[:VERSION]")
+    registry_options(show)
+    rescan = sub.add_parser("rescan", help="re-scan every published model (admin)")
+    registry_options(rescan)
+    for p in (serve, token, ls, show, rescan):
+        add_verbose(p)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from modelward.registry.config import RegistryConfig
+    from modelward.registry.service import Limits
+
+    limits = Limits()
+    if getattr(args, "max_file_size", None):
+        limits = Limits(max_file_size=args.max_file_size)
+    return RegistryConfig(
+        Path(args.data_dir), database_url=args.database_url, blob_url=args.blob_url,
+        key=Path(args.key) if getattr(args, "key", None) else None,
+        policy=Path(args.config) if getattr(args, "config", None) else None, limits=limits,
+        workers=getattr(args, "workers", 1),
+        allow_anonymous_read=not getattr(args, "require_token", False))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from modelward.registry.app import serve
+    from modelward.registry.config import build_registry
+
+    registry = build_registry(_config(args))
+    if not registry.has_tokens():
+        token = registry.create_token("admin", "admin", by="serve")
+        print(f"first start: admin token (shown once): {token}", file=sys.stderr)
+    serve(registry, args.host, args.port)
+    return int(ExitCode.OK)
+
+
+def _token(args: argparse.Namespace) -> int:
+    from modelward.registry.config import build_registry
+
+    registry = build_registry(_config(args))
+    try:
+        expires = dt.timedelta(days=args.expires_days) if args.expires_days else None
+        print(registry.create_token(args.principal, args.role, expires_in=expires))
+    finally:
+        registry.close()
+    return int(ExitCode.OK)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch to the registry action."""
+    from modelward.registry.client import RegistryClient
+
+    action = args.registry_command
+    if action == "serve":
+        return _serve(args)
+    if action == "token":
+        return _token(args)
+    client = RegistryClient(args.registry, token_of(args))
+    if action == "ls":
+        models = client.models(args.query)
+        if args.json:
+            print(json.dumps(models, indent=2))
+        for m in [] if args.json else models:
+            print(f"{m['name']}\t{m['latest'] or '-'}\t{m['versions']} versions\t"
+                  f"{m['visibility']}\t{m['description']}")
+        return int(ExitCode.OK)
+    if action == "show":
+        name, sep, version = args.reference.rpartition(":")
+        data = client.version(name, version) if sep else client.model(args.reference)
+        print(json.dumps(data, indent=2))
+        return int(ExitCode.OK)
+    results = client.rescan()
+    changed = 0
+    for r in results:
+        mark = "" if r["before"] == r["after"] else "  (changed)"
+        changed += mark != ""
+        print(f"{r['name']}:{r['version']}: {r['before']} -> {r['after']}{mark}")
+    print(f"rescanned {len(results)} versions, {changed} changed")
+    return int(ExitCode.OK)
