@@ -111,7 +111,8 @@ class Location:
         return text
 
     def sort_key(self) -> tuple[str, tuple[str, ...], int, str]:
-        return (self.path, self.members, -1 if self.offset is None else self.offset, self.node or "")
+        offset = -1 if self.offset is None else self.offset
+        return (self.path, self.members, offset, self.node or "")
 
 
 @dataclass(frozen=True, slots=True)

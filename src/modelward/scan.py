@@ -190,7 +190,8 @@ class _FileScan:
             self.fail(artifact.finding(RESOURCE_LIMIT, f"{scanner.name}: {err.message}",
                                        offset=err.offset, remediation=err.hint))
         except FormatError as err:
-            self.add(artifact.finding(MALFORMED_FILE, f"malformed {scanner.name} data: {err.message}",
+            self.add(artifact.finding(MALFORMED_FILE,
+                                      f"malformed {scanner.name} data: {err.message}",
                                       offset=err.offset))
         detail = artifact.format_detail
         if detail:
@@ -200,7 +201,9 @@ class _FileScan:
                 old = self.result.members[member_index]
                 self.result.members[member_index] = MemberInfo(old.members, detail, old.size)
 
-    def _check_extension(self, artifact: Artifact, name: str, own: frozenset[str], risky: bool) -> None:
+    def _check_extension(
+        self, artifact: Artifact, name: str, own: frozenset[str], risky: bool
+    ) -> None:
         suffix = artifact.suffix
         if not suffix or suffix in own:
             return
@@ -396,7 +399,8 @@ def _walk(target: str, root: str, policy: Policy) -> Iterable[_Entry]:
         return
     for dirpath, dirnames, filenames in os.walk(target, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in policy.exclude)
-        for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+        linked_dirs = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        for name in sorted(filenames) + linked_dirs:
             path = os.path.join(dirpath, name)
             real = os.path.realpath(path)
             if real in seen and not os.path.islink(path):

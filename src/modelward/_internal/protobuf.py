@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from typing import Final, NamedTuple, Union
+from typing import Final, NamedTuple
 
 from modelward.errors import FormatError
 
@@ -44,7 +44,7 @@ class Field(NamedTuple):
 
     number: int
     wire: int
-    value: Union[int, memoryview]
+    value: int | memoryview
     offset: int
 
 
@@ -114,7 +114,7 @@ def iter_fields(buf: memoryview, base: int = 0) -> Iterator[Field]:
             raise FormatError(f"unsupported wire type {wire} (field {number})", offset=base + start)
 
 
-def as_text(value: Union[int, memoryview], limit: int = 1 << 20) -> str:
+def as_text(value: int | memoryview, limit: int = 1 << 20) -> str:
     """Decode a LEN field as UTF-8 (replacement characters for bad bytes), bounded.
 
     Raises:
@@ -130,7 +130,7 @@ def as_signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def packed_varints(value: Union[int, memoryview], limit: int = 1 << 16) -> list[int]:
+def packed_varints(value: int | memoryview, limit: int = 1 << 16) -> list[int]:
     """Decode a repeated varint field (packed or a single unpacked element), bounded.
 
     Raises:

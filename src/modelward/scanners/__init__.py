@@ -57,7 +57,8 @@ class ScannerSet:
 
     def rules(self) -> list[Rule]:
         """Every rule of every scanner, sorted by id."""
-        return sorted({r.id: r for s in self._ordered for r in s.rules}.values(), key=lambda r: r.id)
+        unique = {r.id: r for s in self._ordered for r in s.rules}
+        return sorted(unique.values(), key=lambda r: r.id)
 
 
 def _builtin_scanners() -> Iterator[Scanner]:

@@ -17,17 +17,17 @@ import abc
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Union
+from typing import ClassVar
 
 from modelward.errors import ResourceLimitError
 from modelward.findings import Finding, Location, Rule, Severity
 from modelward.policy import Limits, Policy
 
-__all__ = ["Artifact", "Nested", "ScanBudget", "ScanContext", "Scanner", "ScanOutput"]
+__all__ = ["Artifact", "Nested", "ScanBudget", "ScanContext", "ScanOutput", "Scanner"]
 
 HEAD_BYTES = 64 * 1024
 
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer = bytes | bytearray | memoryview
 
 
 @dataclass(slots=True)
@@ -47,7 +47,8 @@ class ScanBudget:
         if self.decompressed_bytes > limits.max_total_bytes:
             raise ResourceLimitError(
                 f"decompressed data exceeds the per-file budget of {limits.max_total_bytes} bytes",
-                hint="raise [tool.modelward.limits] max-total-bytes if this file is trusted to be large",
+                hint="raise [tool.modelward.limits] max-total-bytes if this file is trusted "
+                "to be large",
             )
 
 
@@ -214,7 +215,7 @@ class Nested:
     offset: int | None = field(default=None)
 
 
-ScanOutput = Union[Finding, Nested]
+ScanOutput = Finding | Nested
 
 
 class Scanner(abc.ABC):
