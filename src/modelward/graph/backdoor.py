@@ -87,6 +87,8 @@ class Backdoor:
         substitute: description of the value swapped in.
         outputs: model outputs the substitution reaches.
         main: label of the value carrying the computed result that gets replaced.
+        condition: label of the value the selector switches on (the trigger bit, or the
+            mask/term for ``mask-multiply``/``masked-add``); used to synthesise triggers.
     """
 
     kind: str
@@ -96,6 +98,7 @@ class Backdoor:
     substitute: str
     outputs: tuple[str, ...]
     main: str
+    condition: str = ""
 
 
 class _Facts:
@@ -339,6 +342,7 @@ class _Detector:
                 substitute=substitute,
                 outputs=tuple(outputs),
                 main=self.flow.values[main].label,
+                condition=self.flow.values[cond].label,
             )
         return list(found.values())
 
