@@ -114,9 +114,12 @@ class Transaction:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement (``?`` placeholders) and return its rows, if any."""
-        if self._pg:
+        if self._pg and params:
             sql = sql.replace("?", "%s")
-        self._cursor.execute(sql, tuple(params))
+        if self._pg:
+            self._cursor.execute(sql, tuple(params) if params else None)
+        else:
+            self._cursor.execute(sql, tuple(params))
         if self._cursor.description is None:
             return []
         return [tuple(r) for r in self._cursor.fetchall()]
