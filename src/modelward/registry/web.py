@@ -28,8 +28,8 @@ _ENV: Final = Environment(loader=FileSystemLoader(Path(__file__).parent / "templ
 MAX_FORM: Final = 16 << 10
 
 
-def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_ENV.get_template(name).render(**context), status_code=status)
+def _page(name: str, code: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_ENV.get_template(name).render(**context), status_code=code)
 
 
 async def _who(request: Request) -> Principal:
