@@ -20,13 +20,15 @@ from types import ModuleType
 from typing import Final
 
 from modelward import __version__
-from modelward.cli import bom, pull, push, registry, rules, scan, sign, verify
+from modelward.cli import bom, diff, pull, push, registry, rules, scan, sign, verify
 from modelward.errors import ModelwardError
 from modelward.results import ExitCode
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
-SUBCOMMANDS: Final[tuple[ModuleType, ...]] = (scan, rules, sign, verify, bom, registry, push, pull)
+SUBCOMMANDS: Final[tuple[ModuleType, ...]] = (
+    scan, rules, sign, verify, bom, registry, push, pull, diff,
+)
 """Subcommand modules, in ``--help`` order. Add new ones here."""
 
 

@@ -218,6 +218,14 @@ def _triggers(pair: _Pair, target_proto: Any, switches: list[Any], base: Feeds,
     return results, findings
 
 
+def _ordinary(outputs: list[OutputComparison], feeds_list: list[Feeds]) -> Feeds:
+    """The first input on which both models agree (where a trigger search should start)."""
+    for k, feeds in enumerate(feeds_list):
+        if all(k < len(o.agree) and o.agree[k] for o in outputs):
+            return feeds
+    return feeds_list[0]
+
+
 def _execute(report: DiffReport, pair: _Pair, specs: list[TensorSpec], opts: DiffOptions,
              names: list[str]) -> list[Feeds]:
     feeds_list = random_inputs(specs, opts.samples, opts.seed, opts.dims)
@@ -275,12 +283,13 @@ def diff_models(source: Path, target: Path, opts: DiffOptions | None = None) -> 
     specs = _specs(tgt, src)
     pair = _Pair(src, tgt, tol)
     feeds_list = _execute(report, pair, specs, opts, tgt.output_names)
+    base = _ordinary(report.outputs, feeds_list)
     structure = structural_diff(src_side, tgt_side, src.weights(), target_proto, tol,
                                 src.output_names)
     report.findings += structure.findings
     report.graph = structure.summary
     if opts.synthesise and target_proto is not None and structure.new_backdoors:
-        trig, found = _triggers(pair, target_proto, structure.new_backdoors, feeds_list[0], opts)
+        trig, found = _triggers(pair, target_proto, structure.new_backdoors, base, opts)
         report.triggers, report.findings = trig, report.findings + found
     if opts.search_budget > 0:
         report.search, worst = _search(pair, specs, opts)
@@ -340,7 +349,8 @@ def diff_backends(model: Path, devices: Sequence[str], opts: DiffOptions | None 
             import onnx
 
             proto = onnx.load(str(model))  # trusted input by contract (executed anyway)
-            trig, found = _triggers(pair, proto, side.backdoors, feeds_list[0], opts)
+            trig, found = _triggers(pair, proto, side.backdoors,
+                                    _ordinary(sub.outputs, feeds_list), opts)
             report.triggers += trig
             report.findings += found
     report.outputs = outputs

@@ -45,7 +45,7 @@ REWRITE_OPS: Final = QUANT_OPS | frozenset({
     "Attention", "MultiHeadAttention", "EmbedLayerNormalization", "BiasAdd",
     "SimplifiedLayerNormalization", "SkipSimplifiedLayerNormalization", "QuickGelu",
 })
-_SUFFIXES: Final = ("_quantized", "_fp16", "_float16", "_QuantizeLinear_Output")
+_SUFFIXES: Final = ("_quantized", "_Transposed", "_fp16", "_float16", "_QuantizeLinear_Output")
 
 
 @dataclass(slots=True)
@@ -111,9 +111,10 @@ def dequantized(model: Any) -> dict[str, tuple[np.ndarray, np.ndarray | float]]:
         base = name
         for suffix in _SUFFIXES:
             base = base.removesuffix(suffix)
-        if tensor.data_type in (2, 3) and (name in dq_inputs or f"{base}_scale" in inits):
+        qbase = name.removesuffix("_quantized")
+        if tensor.data_type in (2, 3) and (name in dq_inputs or f"{qbase}_scale" in inits):
             scale_name, zp_name, axis = dq_inputs.get(
-                name, (f"{base}_scale", f"{base}_zero_point", -1))
+                name, (f"{qbase}_scale", f"{qbase}_zero_point", -1))
             if scale_name not in inits:
                 continue
             q = arr(name).astype(np.float32)
@@ -126,7 +127,11 @@ def dequantized(model: Any) -> dict[str, tuple[np.ndarray, np.ndarray | float]]:
                 shape[ax] = scale.size
                 scale = scale.reshape(shape)
                 zp = zp.reshape(shape) if np.ndim(zp) == 1 else zp
-            out[base] = ((q - zp) * scale, np.abs(scale) * 0.501 + 1e-7)
+            value = (q - zp) * scale
+            bound = np.broadcast_to(np.abs(scale) * 0.501 + 1e-7, value.shape)
+            if "_Transposed" in name and value.ndim == 2:  # ORT stored Gemm's B transposed
+                value, bound = value.T, bound.T
+            out[base] = (value, bound)
         elif tensor.data_type in (10, 16):
             w = arr(name).astype(np.float32)
             out[base] = (w, np.abs(w) * 2.0 ** -10 + 6.2e-8)

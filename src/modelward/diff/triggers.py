@@ -330,7 +330,10 @@ def synthesise(model: Any, condition: str, base: Feeds,
             arr = base[name]
             if arr.dtype == np.bool_:
                 continue
-            idx = _sensitive(search, name, watch)
+            if name in operands:  # compared directly: every element matters
+                idx = list(range(min(arr.size, _MAX_SENSITIVE)))
+            else:
+                idx = _sensitive(search, name, watch)
             if not idx:
                 continue
             if np.issubdtype(arr.dtype, np.integer):
