@@ -120,7 +120,7 @@ def analyze_stream(artifact: Artifact, start: int = 0) -> list[PickleAnalysis]:
             return results
         artifact.check_deadline()
         head = bytes(artifact.data[pos : pos + 4096])
-        if not looks_like_pickle(head):
+        if not looks_like_pickle(head, artifact.data[pos:]):
             trailing = artifact.finding(
                 DATA_AFTER_STOP, f"{total - pos} bytes follow the final STOP opcode",
                 offset=pos, evidence=repr(head[:32]))

@@ -39,7 +39,7 @@ from modelward.pickle_analysis.symbols import (
     render,
     to_plain,
 )
-from modelward.pickle_analysis.values import Halt, Malformed, Stopped, ValueOps
+from modelward.pickle_analysis.values import Halt, Malformed, Stopped, ValueOps, c_long
 from modelward.policy import Limits, Policy
 
 if TYPE_CHECKING:
@@ -367,7 +367,7 @@ class Machine(ValueOps, DataFlow):
 
     def op_get(self, pos: int) -> int:
         line, pos = self._small_line(pos)
-        self._memo_get(int(line))
+        self._memo_get(c_long(line, 10))  # the C unpickler stops at a NUL, int() does not
         return pos
 
     def op_binget(self, pos: int) -> int:
@@ -380,7 +380,7 @@ class Machine(ValueOps, DataFlow):
 
     def op_put(self, pos: int) -> int:
         line, pos = self._small_line(pos)
-        self._put(int(line))
+        self._put(c_long(line, 10))
         return pos
 
     def op_binput(self, pos: int) -> int:

@@ -9,15 +9,72 @@ Semantics follow CPython's ``pickle._Unpickler`` (Lib/pickle.py) opcode by opcod
 from __future__ import annotations
 
 import codecs
+import re
+from collections.abc import Callable
 from struct import unpack_from
 from typing import Final
 
 from modelward.pickle_analysis.symbols import HEAD, SMALL, Blob, Opaque, Value
 
-__all__ = ["Halt", "Malformed", "Stopped", "ValueOps"]
+__all__ = ["Halt", "Malformed", "Stopped", "ValueOps", "c_long", "c_strtol_int"]
 
 #: Longest protocol-0 text argument decoded whole; longer ones keep a prefix only.
 MAX_TEXT_LINE: Final = 1 << 20
+
+# Protocol-0 number parsing. ``pickle.load`` is the C unpickler (Modules/_pickle.c), which
+# parses NUL-terminated C strings: INT uses ``strtol(s, &end, 0)`` (so ``010`` is octal 8)
+# and accepts a NUL where the newline should be; LONG, GET and PUT use PyLong_FromString,
+# which also stops at a NUL; FLOAT uses ``PyOS_string_to_double`` on a prefix ending at a
+# NUL or the newline. ``pickle._Unpickler`` (joblib's base class) uses ``int()``/``float()``.
+# The machine accepts what EITHER accepts: stopping where a real loader goes on would hide
+# every opcode after it.
+_STRTOL: Final = re.compile(rb"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_STRTOD: Final = re.compile(
+    rb"[+-]?(?:inf(?:inity)?|nan|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)", re.I)
+_LONG_MIN: Final = -(1 << 63)
+_LONG_MAX: Final = (1 << 63) - 1
+
+
+def c_long(line: bytes, base: int) -> int:
+    """``PyLong_FromString(line, NULL, base)`` on a NUL-terminated buffer (ValueError if bad)."""
+    return int(line.split(b"\0", 1)[0], base)
+
+
+def c_strtol_int(line: bytes) -> int | bool:
+    """What the C unpickler's INT opcode makes of `line` (without its newline)."""
+    match = _STRTOL.match(line)
+    if match is None:
+        end, value = 0, 0
+    else:
+        digits = match.group(2)
+        value = int(digits, 16) if digits[:2] in (b"0x", b"0X") else \
+            int(digits, 8) if digits[:1] == b"0" else int(digits)
+        value = -value if match.group(1) == b"-" else value
+        end = match.end()
+    if _LONG_MIN <= value <= _LONG_MAX and (end == len(line) or line[end] == 0):
+        return bool(value) if len(line) == 2 and value in (0, 1) else value
+    return c_long(line, 0)  # the C code's fallback for what strtol rejects
+
+
+def _c_float(line: bytes) -> float:
+    match = _STRTOD.match(line)
+    if match is None or not (match.end() == len(line) or line[match.end()] == 0):
+        raise ValueError("could not convert string to float")
+    return float(match.group(0))
+
+
+def _decode_prefix(line: bytes, decode: Callable[[bytes], str]) -> str:
+    """Decode the kept prefix of an over-long text argument.
+
+    The cut may fall inside an escape (``\\x4`` of ``\\x41``, a lone trailing backslash):
+    decode up to the last backslash instead, so the cut never looks like an error the
+    loader would raise (it reads the whole line).
+    """
+    try:
+        return decode(line)
+    except ValueError:
+        cut = line.rfind(b"\\", max(0, len(line) - 16))
+        return decode(line[:cut]) if cut >= 0 else decode(line)
 
 class Malformed(Exception):
     """The stream breaks the VM's rules here; a real loader raises at this opcode."""
@@ -112,12 +169,11 @@ class ValueOps:
 
     def op_int(self, pos: int) -> int:
         line, pos = self._small_line(pos)
-        if line == b"00":
-            self.stack.append(False)
-        elif line == b"01":
-            self.stack.append(True)
-        else:
-            self.stack.append(int(line, 0))
+        try:
+            value: int | bool = c_strtol_int(line)
+        except ValueError:
+            value = int(line, 0)  # pickle._Unpickler (joblib) is the only other reader
+        self.stack.append(value)
         return pos
 
     def op_binint(self, pos: int) -> int:
@@ -136,7 +192,10 @@ class ValueOps:
         line, pos = self._small_line(pos)
         if line.endswith(b"L"):
             line = line[:-1]
-        self.stack.append(int(line, 0))
+        try:
+            self.stack.append(int(line, 0))
+        except ValueError:
+            self.stack.append(c_long(line, 0))
         return pos
 
     def _push_long(self, pos: int, length: int) -> int:
@@ -158,7 +217,10 @@ class ValueOps:
 
     def op_float(self, pos: int) -> int:
         line, pos = self._small_line(pos)
-        self.stack.append(float(line))
+        try:
+            self.stack.append(float(line))
+        except ValueError:
+            self.stack.append(_c_float(line))
         return pos
 
     def op_binfloat(self, pos: int) -> int:
@@ -174,8 +236,11 @@ class ValueOps:
             raise Malformed("the STRING opcode argument must be quoted")
         else:
             line = line[1:]
-        value = codecs.escape_decode(line)[0]
-        self._push_text(value.decode("latin-1"), complete)
+        if complete:
+            text = codecs.escape_decode(line)[0].decode("latin-1")
+        else:
+            text = _decode_prefix(line, lambda b: codecs.escape_decode(b)[0].decode("latin-1"))
+        self._push_text(text, complete)
         return pos
 
     def op_binstring(self, pos: int) -> int:
@@ -198,7 +263,11 @@ class ValueOps:
 
     def op_unicode(self, pos: int) -> int:
         line, length, pos = self._line(pos)
-        self._push_text(str(line, "raw-unicode-escape"), length == len(line))
+        complete = length == len(line)
+        if complete:
+            self._push_text(str(line, "raw-unicode-escape"), True)
+        else:
+            self._push_text(_decode_prefix(line, lambda b: str(b, "raw-unicode-escape")), False)
         return pos
 
     def op_binunicode(self, pos: int) -> int:

@@ -49,7 +49,7 @@ class PickleScanner(Scanner):
 
     @override
     def claims(self, artifact: Artifact) -> bool:
-        return looks_like_pickle(artifact.head)
+        return looks_like_pickle(artifact.head, artifact.data)
 
     @override
     def scan(self, artifact: Artifact) -> Iterator[ScanOutput]:
