@@ -14,7 +14,7 @@ from modelward.cli import main
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "unit", "diff"))
-import _models  # noqa: E402
+import _models
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "regressions"))
-import onnx_zoo  # noqa: E402
+import onnx_zoo
 
 __all__ = ["build", "fp16", "int8", "onnx_zoo", "optimised", "with_changed_weight"]
 

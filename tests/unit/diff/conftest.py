@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 sys.path.insert(0, os.path.dirname(__file__))
-import _models  # noqa: E402
+import _models
 
 
 @pytest.fixture(scope="session")

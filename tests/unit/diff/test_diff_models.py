@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import _models
 import numpy as np
 import pytest
 
 from modelward.diff import DiffOptions, diff_models, report_digest, to_json
 from modelward.diff.html import render_html
 from modelward.errors import BackendUnavailableError, InputError
-
-import _models  # noqa: I001  (tests/unit/diff is on sys.path via conftest)
 
 ort = pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")

@@ -26,7 +26,7 @@ def discover() -> dict[str, Backend]:
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             backend = entry.load()
-        except Exception as err:  # noqa: BLE001 - a broken plug-in must not break diff
+        except Exception as err:
             raise BackendUnavailableError(f"backend plug-in {entry.name!r} failed to load: "
                                           f"{err}") from err
         if isinstance(backend, type):

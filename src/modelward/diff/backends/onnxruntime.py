@@ -182,7 +182,7 @@ class OnnxRuntimeBackend(Backend):
 
             # Trusted input by contract (see above): only the graph structure is read here.
             vocab = _vocab_sizes(onnx.load(str(path), load_external_data=False))
-        except Exception:  # noqa: BLE001 - vocabulary hints are optional
+        except Exception:
             vocab = {}
         model._specs = [
             TensorSpec(i.name, _DTYPES.get(i.type, "float32"),

@@ -119,7 +119,7 @@ class TorchBackend(Backend):
 
     @override
     def accepts(self, path: Path, head: bytes) -> bool:
-        return head.startswith(b"PK\x03\x04") and torch_format(path) != "" or head[:1] == b"\x80"
+        return (head.startswith(b"PK\x03\x04") and torch_format(path) != "") or head[:1] == b"\x80"
 
     @override
     def devices(self) -> list[str]:
