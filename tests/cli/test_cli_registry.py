@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import threading
 import time
 from collections.abc import Iterator
@@ -15,12 +14,12 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-import uvicorn  # noqa: E402
+import uvicorn
 
-from modelward.cli import main  # noqa: E402
-from modelward.registry.app import create_app  # noqa: E402
-from modelward.registry.config import RegistryConfig, build_registry  # noqa: E402
-from modelward.registry.service import Registry  # noqa: E402
+from modelward.cli import main
+from modelward.registry.app import create_app
+from modelward.registry.config import RegistryConfig, build_registry
+from modelward.registry.service import Registry
 
 
 @pytest.fixture

@@ -22,9 +22,10 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-from modelward.registry.config import RegistryConfig, build_registry  # noqa: E402
-from modelward.registry.service import Limits, Registry  # noqa: E402
-from registry_support import Live, free_port  # noqa: E402
+from registry_support import Live, free_port
+
+from modelward.registry.config import RegistryConfig, build_registry
+from modelward.registry.service import Limits, Registry
 
 
 def _pg_bin() -> Path | None:

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from registry_support import Live, clean_model, malicious_model
 
 from modelward.errors import RegistryError, VerificationError
 from modelward.registry.client import RegistryClient
-from registry_support import Live, clean_model, malicious_model
 
 
 def test_push_scan_publish_pull(live: Live, tokens: dict[str, str], tmp_path: Path) -> None:

@@ -117,7 +117,7 @@ def test_tokens(live: Live, tokens: dict[str, str]) -> None:
 
 def test_upload_size_and_digest_enforced(live: Live, tokens: dict[str, str]) -> None:
     auth = {"Authorization": f"Bearer {tokens['publisher']}"}
-    status, payload = _raw(live, "POST", "/api/v1/uploads",
+    _status, payload = _raw(live, "POST", "/api/v1/uploads",
                            json.dumps(_upload_body()).encode(), auth)
     upload = json.loads(payload)["upload"]
     url = f"/api/v1/uploads/{upload}/files/w.bin"

@@ -172,7 +172,7 @@ class S3BlobStore(BlobStore):
 
     def __init__(self, url: str, tmp_dir: Path) -> None:
         try:
-            import boto3
+            import boto3  # type: ignore[import-untyped]
         except ImportError as err:
             raise BackendUnavailableError("S3 blob storage needs boto3",
                                           hint="pip install boto3") from err
@@ -195,7 +195,7 @@ class S3BlobStore(BlobStore):
             self._client.upload_file(str(tmp), self.bucket, self._key(digest))
 
     def exists(self, digest: str) -> bool:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
         try:
             self._client.head_object(Bucket=self.bucket, Key=self._key(digest))

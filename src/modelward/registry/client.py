@@ -72,12 +72,14 @@ class RegistryClient:
 
     def _open(self, method: str, path: str, data: bytes | BinaryIO | None = None,
               headers: Mapping[str, str] | None = None, query: str = "") -> Any:
-        request = urllib.request.Request(self.url + urllib.parse.quote(path) + query, data=data,
-                                         method=method, headers=dict(headers or {}))
+        # The scheme was checked to be http(s) in __init__.
+        request = urllib.request.Request(  # noqa: S310
+            self.url + urllib.parse.quote(path) + query, data=data, method=method,
+            headers=dict(headers or {}))
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310 (http(s) only)
+            return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310
         except urllib.error.HTTPError as err:
             try:
                 body = json.loads(err.read(1 << 16))

@@ -55,7 +55,7 @@ VERSION_COLUMNS: Final = (
 
 
 def now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +155,7 @@ class Registry:
         if not principal or len(principal) > 128 or not principal.isprintable():
             raise BadRequestError("invalid principal name")
         token = "mwr_" + secrets.token_urlsafe(32)
-        expires = (dt.datetime.now(dt.UTC) + expires_in).isoformat(timespec="seconds") \
+        expires = (dt.datetime.now(dt.timezone.utc) + expires_in).isoformat(timespec="seconds") \
             if expires_in is not None else None
         with self.db.transaction() as tx:
             tx.execute("INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?, 0)",
@@ -182,7 +182,8 @@ class Registry:
                          "WHERE token_hash = ?", (_hash_token(token),))
         if row is None or row[3]:
             raise AuthError("invalid or revoked token", hint="ask an admin for a token")
-        if row[2] is not None and dt.datetime.fromisoformat(row[2]) <= dt.datetime.now(dt.UTC):
+        expiry = dt.datetime.fromisoformat(row[2]) if row[2] is not None else None
+        if expiry is not None and expiry <= dt.datetime.now(dt.timezone.utc):
             raise AuthError("token expired", hint="ask an admin for a new token")
         return Principal(row[0], row[1])
 
@@ -264,7 +265,7 @@ class Registry:
         if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
             raise BadRequestError("files must be a list of {path, sha256, size}")
         paths = check_file_paths(f.get("path") for f in files)
-        entries = []
+        entries: list[dict[str, Any]] = []
         total = 0
         for path, item in zip(paths, files, strict=True):
             digest, size = item.get("sha256"), item.get("size")
@@ -291,7 +292,7 @@ class Registry:
                 raise ConflictError(f"{name}:{version} already exists; versions are immutable",
                                     hint="push a new version")
             upload_id = uuid.uuid4().hex
-            expires = (dt.datetime.now(dt.UTC) + UPLOAD_TTL).isoformat(timespec="seconds")
+            expires = (dt.datetime.now(dt.timezone.utc) + UPLOAD_TTL).isoformat(timespec="seconds")
             tx.execute("INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (upload_id, name, version, who.name, visibility, description, derived,
                         json.dumps(entries), now(), expires))
@@ -310,7 +311,7 @@ class Registry:
                          (upload_id,))
         if row is None or (row[2] != who.name and not who.has("admin")):
             raise NotFoundError("no such upload")
-        if dt.datetime.fromisoformat(row[7]) <= dt.datetime.now(dt.UTC):
+        if dt.datetime.fromisoformat(row[7]) <= dt.datetime.now(dt.timezone.utc):
             raise NotFoundError("upload expired; start the push again")
         return row[0], row[1], json.loads(row[6]), row
 
@@ -491,14 +492,17 @@ class Registry:
 
     def version_by_id(self, version_id: str) -> VersionInfo:
         with self.db.transaction() as tx:
-            row = tx.one(f"SELECT {VERSION_COLUMNS} FROM versions WHERE id = ?", (version_id,))
+            # VERSION_COLUMNS is a constant; the only value is a bound parameter.
+            row = tx.one(f"SELECT {VERSION_COLUMNS} FROM versions WHERE id = ?",  # noqa: S608
+                         (version_id,))
             if row is None:
                 raise NotFoundError("no such version")
             files = tx.execute("SELECT path, sha256, size FROM files WHERE version_id = ? "
                                "ORDER BY path", (version_id,))
-        values = list(row)
-        values[10] = json.loads(values[10]) if values[10] else []
-        return VersionInfo(*values, files=[(f[0], f[1], int(f[2])) for f in files])
+        values = dict(zip((c.strip() for c in VERSION_COLUMNS.split(",")), row, strict=True))
+        values["findings"] = json.loads(values["findings"]) if values["findings"] else []
+        values["total_size"] = int(values["total_size"])
+        return VersionInfo(**values, files=[(f[0], f[1], int(f[2])) for f in files])
 
     def version(self, who: Principal, name: str, version: str) -> VersionInfo:
         """A version the caller may see.
