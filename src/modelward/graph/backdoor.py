@@ -3,7 +3,8 @@
 A graph backdoor (HiddenLayer's "ShadowLogic", JFrog's ONNX backdoor research) adds a few
 nodes to a trained model: a *trigger* computed straight from the input (the mean of a pixel
 patch compared with a constant, a token id test, a checksum of the input bytes) and a
-*selector* (``Where``, ``If``, multiplication by a 0/1 mask, an added masked constant) that,
+*selector* (``Where``, ``If``, ``Gather`` from a stacked ``[computed, constant]`` tensor,
+multiplication by a 0/1 mask, an added masked constant) that,
 when the trigger holds, substitutes the model's output with an attacker-chosen value. The
 weights are untouched, so accuracy tests pass.
 
@@ -16,23 +17,33 @@ facts per value, iterated to a fixed point (loops make the graph cyclic):
   (``Conv``, ``Gemm``, ``MatMul``, recurrent, attention, tree ensembles...) applied to
   input-dependent data; constants folded through those operators stay constants;
 - ``disc``: which inputs reach it through a discretisation (comparison, cast to bool or
-  integer, ``Sign``/``Round``/``Mod``/``ArgMax``...): the "is the trigger present" bit.
+  integer, ``Sign``/``Round``/``Mod``/``ArgMax``..., or a step built by saturating raw-input
+  arithmetic: ``Clip(k * (x - t), 0, 1)``, ``Min(Relu(..), 1)``, ``Sigmoid``): the "is the
+  trigger present" bit.
 
-A *trigger* is a value computed by discretising input data (other than attention/padding
-mask inputs) that shares no main-computation node with the result it switches. A finding
+Values known to be zero (``x * 0``, ``Sub(x, x)``, ``Gemm`` with zero weights) carry no
+dependency, so a substitute dressed up as computed (``logits * 0 + target``) stays one.
+
+A *trigger* is a value computed by discretising a region of input data (other than
+attention/padding mask inputs that mask the main computation; a "mask" that masks nothing
+counts when chosen positions of it are read) that shares no main-computation node with the
+result it switches. A projection of the raw input on a constant ``[K, 1]`` vector is a
+weighted reduction (a region), not main computation. A finding
 needs a selector whose condition is such a trigger, one operand carrying the main
 computation and the other independent of it (a constant, a value derived from constants
 only, or a shortcut from the input), and an effect on the output: with the substitution
 made, some model output no longer depends on the main computation (a *cut*), or, for an
-added term, no main computation sits between the selector and the output.
+added term or a gated correction (``logits + m * (target - logits)``), no main computation
+sits between the selector and the output.
 
 This keeps legitimate patterns quiet: attention masks switch values that flow into more
 attention (the output still depends on the main computation); NMS, top-k and confidence
 thresholds derive their condition from the main computation itself; shape-dependent ``If``
 and padding logic have no data-dependent condition; dropout/training switches select
 between two computed branches. Known gaps: triggers computed from the backbone's own
-features (indistinguishable here from early-exit heads) and selectors whose condition comes
-only from mask inputs are not reported.
+features (indistinguishable here from early-exit heads), triggers on whole-mask summaries
+of a real attention mask (an exact sequence length: indistinguishable from an empty-input
+guard) and zero weights too large to be read inline are not reported.
 """
 
 from __future__ import annotations
@@ -59,6 +70,10 @@ _COMPARE: Final = frozenset({
     "Round", "Floor", "Ceil", "Mod", "ArgMax", "ArgMin", "BitShift", "BitwiseAnd",
     "BitwiseOr", "BitwiseXor", "BitwiseNot", "Not", "And", "Or", "Xor", "NonZero",
 })
+# Functions bounded on both sides turn a scaled difference into a 0/1 step as well as a
+# comparison does: Clip((x - t) * 1e4, 0, 1), Sigmoid(1e4 * (x - t)), Min(Relu(...), 1)
+# (``Clip`` needs both bounds, ``Min`` a constant bound: see `_Facts._saturates`).
+_SATURATE: Final = frozenset({"Clip", "Sigmoid", "HardSigmoid", "Tanh", "Softsign", "Erf"})
 _SHAPE_ONLY: Final = frozenset({
     "Shape", "Size", "ConstantOfShape", "EyeLike", "RandomNormalLike", "RandomUniformLike",
 })
@@ -70,6 +85,12 @@ _REGION: Final = frozenset({
     "CumSum", "CenterCropPad", "NonZero", "Unique",
 })
 _MIX: Final = frozenset({"Add", "Sub", "Sum", "Max", "Min"})
+_POSITIONAL: Final = frozenset({
+    "Slice", "Gather", "GatherElements", "GatherND", "Split", "Compress", "CenterCropPad",
+})
+# Selection by index from a stacked [computed, substitute] tensor.
+_PICK: Final = frozenset({"Gather", "GatherElements", "GatherND"})
+_PASS: Final = frozenset({"Reshape", "Identity", "Unsqueeze", "Squeeze", "Transpose", "Flatten"})
 _INT_TYPES: Final = frozenset({2, 3, 4, 5, 6, 7, 9, 12, 13})
 _MAX_CANDIDATES: Final = 256
 _MAX_PASSES: Final = 12
@@ -80,7 +101,7 @@ class Backdoor:
     """One detected input-triggered substitution.
 
     Attributes:
-        kind: selector kind (``where``, ``if``, ``mask-multiply``, ``masked-add``).
+        kind: selector kind (``where``, ``if``, ``gather``, ``mask-multiply``, ``masked-add``).
         selector: label of the selecting node.
         trigger_nodes: labels of nodes computing the condition, input side first.
         trigger_inputs: graph inputs the trigger reads.
@@ -112,6 +133,39 @@ class _Facts:
             self.inp[vid] = 1 << flow.values[vid].input_index
         self.heavy_bit: dict[int, int] = {}
         self.order = self._order()
+        self.live = self._live_inputs()
+
+    def _live_inputs(self) -> list[list[int]]:
+        """Inputs each node really depends on: a product with a known zero depends on none.
+
+        ``logits * (c - c)`` or ``Gemm(h, zeros, b)`` make a substitute *look* computed
+        from the model while it is a constant; values known to be zero (all-zero small
+        constants, ``Sub(x, x)``, products with a zero) are followed in graph order.
+        """
+        flow = self.flow
+        zero = [False] * len(flow.values)
+        for vid, value in enumerate(flow.values):
+            vals = value.constant.values if value.constant is not None else None
+            zero[vid] = bool(vals) and all(v == 0 for v in vals)  # type: ignore[union-attr]
+        live = [list(node.inputs) for node in flow.nodes]
+        for i in self.order:
+            node = flow.nodes[i]
+            ins = node.inputs
+            is_zero = False
+            if node.op in ("Mul", "MatMul", "And") and any(v >= 0 and zero[v] for v in ins):
+                live[i] = []
+                is_zero = True
+            elif node.op == "Sub" and len(ins) == 2 and ins[0] >= 0 and ins[0] == ins[1]:
+                live[i] = []
+                is_zero = True
+            elif node.op == "Gemm" and any(v >= 0 and zero[v] for v in ins[:2]):
+                live[i] = ins[2:3]
+                is_zero = len(ins) < 3 or ins[2] < 0 or zero[ins[2]]
+            if is_zero:
+                for out in node.outputs:
+                    if out >= 0:
+                        zero[out] = True
+        return live
 
     def _order(self) -> list[int]:
         """Nodes in an order that is topological where the graph allows (Kahn)."""
@@ -153,7 +207,7 @@ class _Facts:
             for i in self.order:
                 node = flow.nodes[i]
                 a = b = r = c = 0
-                for v in node.inputs:
+                for v in self.live[i]:
                     if v >= 0:
                         a |= inp[v]
                         b |= disc[v]
@@ -174,6 +228,27 @@ class _Facts:
                 break
         return facts
 
+    def _scalar_projection(self, node: FlowNode) -> bool:
+        """``MatMul``/``Gemm`` by a constant weight with a single output column."""
+        if node.op not in ("MatMul", "Gemm") or len(node.inputs) < 2 or node.inputs[1] < 0:
+            return False
+        weight = self.flow.values[node.inputs[1]].constant
+        if weight is None or len(weight.dims) < 2:
+            return False
+        trans = node.op == "Gemm" and bool(node.attr_int("transB"))
+        return (weight.dims[-2] if trans else weight.dims[-1]) == 1
+
+    def _saturates(self, node: FlowNode) -> bool:
+        """A function bounded on both sides (``Clip(x, lo, hi)``) or capped (``Min(x, c)``)."""
+        ins = node.inputs
+        if node.op == "Clip":
+            if node.node is not None and "min" in node.node.attributes:  # opset < 11
+                return "max" in node.node.attributes
+            return len(ins) >= 3 and ins[1] >= 0 and ins[2] >= 0
+        if node.op == "Min":
+            return any(v >= 0 and self.flow.values[v].constant is not None for v in ins)
+        return node.op in _SATURATE
+
     def _transfer(self, i: int, node: FlowNode, a: int, b: int, r: int,
                   c: int) -> tuple[int, int, int, int]:
         op = node.op
@@ -182,12 +257,18 @@ class _Facts:
         if op in _SHAPE_ONLY:
             return 0, 0, 0, 0
         if op in HEAVY_OPS and (a or c):
+            if not c and self._scalar_projection(node):
+                # raw input times a constant [K, 1] vector (one-hot, averaging weights):
+                # a weighted reduction that reads a region, not main computation
+                return a, b, r | a, c
             bit = self.heavy_bit.setdefault(i, 1 << len(self.heavy_bit))
             return a, b, r, c | bit
         if op in _REGION:
             r |= a
         if op in _COMPARE or (op == "Cast" and node.attr_int("to") in _INT_TYPES):
             b |= a
+        elif not c and self._saturates(node):
+            b |= a  # a step built from the raw input, not an activation of learned features
         return a, b, r, c
 
 
@@ -232,17 +313,50 @@ class _Detector:
         self.flow = flow
         self.facts = _Facts(flow)
         self.inp, self.disc, self.region, self.heavy = self.facts.propagate()
-        mask = 0
+        masking = 0  # inputs that reach the main computation's parameterised operators
+        for i in self.facts.heavy_bit:
+            for v in flow.nodes[i].inputs:
+                if v >= 0:
+                    masking |= self.inp[v]
+        mask = side = 0
         for vid, dtype in zip(flow.inputs, flow.input_dtypes, strict=False):
             name = flow.values[vid].name.lower()
+            bit = 1 << flow.values[vid].input_index
             if dtype == 9 or "mask" in name:
-                continue  # attention/padding masks drive legitimate selections
-            mask |= 1 << flow.values[vid].input_index
+                # attention/padding masks drive legitimate selections; a "mask" that masks
+                # nothing of the main computation is a side input, a trigger when particular
+                # positions of it are read (see `is_trigger`)
+                if not masking & bit:
+                    side |= bit
+                continue
+            mask |= bit
         self.data_inputs = mask
+        self.side_masks = side
 
     def is_trigger(self, cond: int, main: int) -> bool:
-        data = self.disc[cond] & self.region[cond] & self.data_inputs
-        return bool(data) and not (self.heavy[cond] & self.heavy[main])
+        if self.heavy[cond] & self.heavy[main]:
+            return False
+        read = self.disc[cond] & self.region[cond]
+        if read & self.data_inputs:
+            return True
+        side = read & self.side_masks
+        return bool(side) and self.reads_positions(cond, side)
+
+    def reads_positions(self, cond: int, bits: int) -> bool:
+        """Whether `cond` reads particular positions (not a whole-mask summary) of `bits`.
+
+        "Is any token present" (ReduceMax/ReduceSum of the whole mask) is sequence logic;
+        slicing or gathering chosen positions of an input named like a mask, or projecting
+        it on a constant vector, is a side channel an attacker can name as they like.
+        """
+        flow = self.flow
+        for index in flow.ancestors([cond], limit=2000):
+            node = flow.nodes[index]
+            if node.op in _POSITIONAL or node.op in HEAVY_OPS:
+                src = node.inputs[0] if node.inputs else -1
+                if src >= 0 and self.inp[src] & bits:
+                    return True
+        return False
 
     def is_bypass(self, other: int, main: int) -> bool:
         return other < 0 or not (self.heavy[other] & self.heavy[main])
@@ -297,6 +411,9 @@ class _Detector:
                         for main, other in ((t, e), (e, t)):
                             if main >= 0 and heavy[main]:
                                 yield "if", i, ins[0], main, other, [out]
+            elif node.op in _PICK and len(ins) >= 2 and node.outputs and ins[0] >= 0:
+                for main, other in self.stacked(ins[0]):
+                    yield "gather", i, ins[1], main, other, node.outputs[:1]
             elif node.op in ("Mul", "And") and len(ins) == 2 and node.outputs:
                 for main, gate in ((ins[0], ins[1]), (ins[1], ins[0])):
                     if main >= 0 and gate >= 0 and heavy[main]:
@@ -310,6 +427,27 @@ class _Detector:
                             yield "masked-add", i, term, main, term, node.outputs[:1]
                             break
                     del j
+
+    def stacked(self, data: int) -> Iterator[tuple[int, int]]:
+        """(computed, independent) operand pairs of a ``Concat`` feeding a ``Gather``."""
+        flow = self.flow
+        producer = flow.values[data].producer
+        hops = 0
+        while producer >= 0 and flow.nodes[producer].op in _PASS and hops < 8:
+            src = flow.nodes[producer].inputs
+            if not src or src[0] < 0:
+                return
+            producer = flow.values[src[0]].producer
+            hops += 1
+        if producer < 0 or flow.nodes[producer].op != "Concat":
+            return
+        parts = [v for v in flow.nodes[producer].inputs if v >= 0]
+        for main in parts:
+            if self.heavy[main]:
+                for other in parts:
+                    if other != main and not self.heavy[other] & self.heavy[main]:
+                        yield main, other
+                        break
 
     def run(self) -> list[Backdoor]:
         found: dict[tuple[int, str], Backdoor] = {}
@@ -326,6 +464,10 @@ class _Detector:
                 outputs = self.late_outputs(selected[0])
             else:
                 outputs = self.cut_outputs(selected, cond, other, main)
+            if not outputs and kind == "mask-multiply":
+                # logits + m * (target - logits): the gated product is a correction term
+                # added after the main computation, with no cut of its own
+                outputs = self.late_outputs(selected[0])
             if not outputs:
                 continue
             trigger_nodes, trigger_inputs = _describe_trigger(self.flow, cond)
