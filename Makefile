@@ -10,7 +10,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stamp-setup
 JOBS   ?= 2
 
-.PHONY: setup run test bench lint docs examples clean
+.PHONY: setup system-deps run test bench lint docs examples clean
+
+# Debian packages the registry tests use: a real PostgreSQL server and a headless browser.
+# Installed when missing and when we can (root with apt-get); otherwise those tests skip
+# with a reason.
+SYSTEM_PACKAGES := postgresql chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +30,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 setup: $(STAMP)
 
+system-deps:
+	@if command -v chromium >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian packages: $(SYSTEM_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	else \
+	  echo "note: $(SYSTEM_PACKAGES) not installed (needs root + apt-get); registry DB/browser tests will skip"; \
+	fi
+
 run: setup
 	@test -f examples/README.md || $(BIN)/python examples/generate.py
 	@echo "== modelward scan examples/ =="
@@ -32,7 +47,7 @@ run: setup
 	  echo "(exit code $$code: 1 means findings at or above the fail-on level — expected here, examples/malicious holds inert malicious samples)"; \
 	  test $$code -le 1
 
-test: setup
+test: setup system-deps
 	$(BIN)/python -m pytest -q -n $(JOBS) -p no:cacheprovider
 
 bench: setup

@@ -34,3 +34,26 @@ def test_scanning_every_format_imports_no_framework() -> None:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["heavy"] == []
     assert result["files"] >= 15
+
+
+CLI_PROBE = """
+import contextlib, io, json, sys
+from modelward.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    codes = [main(["--help"]), main(["rules", "--format", "json"])]
+heavy = [m for m in {heavy!r} if m in sys.modules]
+print(json.dumps({{"codes": codes, "heavy": heavy}}))
+"""
+
+
+def test_cli_and_rules_import_no_extra() -> None:
+    """`modelward --help` and `modelward rules` work without the diff/registry/torch extras."""
+    extras = (*HEAVY, "starlette", "uvicorn", "psycopg", "boto3")
+    out = subprocess.run(
+        [sys.executable, "-c", CLI_PROBE.format(heavy=extras)],
+        check=True, capture_output=True, text=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["codes"] == [0, 0]
+    assert [m for m in result["heavy"] if m != "cryptography"] == []

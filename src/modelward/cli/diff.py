@@ -12,9 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from modelward.diff import DiffOptions, diff_backends, diff_models, render_text, to_json
-from modelward.diff.html import render_html
-from modelward.errors import InputError
+from modelward.errors import BackendUnavailableError, InputError
 
 __all__ = ["add_parser", "run"]
 
@@ -77,7 +75,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the diff and print or write the report; returns the exit code."""
+    """Run the diff and print or write the report; returns the exit code.
+
+    Raises:
+        BackendUnavailableError: the `diff` extra (numpy, onnxruntime) is not installed.
+    """
+    try:
+        from modelward.diff import DiffOptions, diff_backends, diff_models, render_text, to_json
+        from modelward.diff.html import render_html
+    except ImportError as err:
+        raise BackendUnavailableError(
+            f"modelward diff needs {err.name or 'its dependencies'}",
+            hint="pip install 'modelward[diff]' (and 'modelward[torch]' for PyTorch models)",
+        ) from err
     opts = DiffOptions(
         samples=args.samples, seed=args.seed, inputs=args.inputs, precision=args.precision,
         rtol=args.rtol, min_top1=args.min_top1, min_cosine=args.min_cosine,

@@ -14,8 +14,21 @@ Unlike ``modelward scan``, diff executes models: the user asks it to run them.
 
 from __future__ import annotations
 
-from modelward.diff.engine import DiffOptions, diff_backends, diff_models
+from typing import Any
+
 from modelward.diff.report import DiffReport, render_text, report_digest, to_json
 
 __all__ = ["DiffOptions", "DiffReport", "diff_backends", "diff_models", "render_text",
            "report_digest", "to_json"]
+
+_ENGINE = frozenset({"DiffOptions", "diff_backends", "diff_models"})
+
+
+def __getattr__(name: str) -> Any:
+    # The engine needs numpy (the `diff` extra); the report model and its rules do not, so
+    # `modelward rules` and lineage digests work on a core install.
+    if name in _ENGINE:
+        from modelward.diff import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -45,8 +45,17 @@ AREA_TITLES: Final[dict[str, str]] = {
     "ONNX": "ONNX",
     "GGUF": "GGUF",
     "ST": "safetensors",
+    "TFLITE": "TensorFlow Lite",
+    "ZIP": "Zip archives",
+    "TAR": "Tar archives",
+    "CMP": "Compressed streams",
+    "HF": "Hugging Face configuration files",
+    "PY": "Python source (remote code)",
+    "DIFF": "modelward diff (source vs converted model)",
 }
 _PACKAGES: Final = ("modelward.scanners", "modelward.pickle_analysis")
+# Rules reported outside scanning; these modules import nothing heavy.
+_MODULES: Final = ("modelward.diff.report",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +134,10 @@ def collect_rules() -> list[DocumentedRule]:
     for package in _PACKAGES:
         for module in _package_modules(package):
             add(_module_rules(module), module.__name__, None)
+    diff_report = importlib.import_module("modelward.diff.report")
+    add(getattr(diff_report, "RULES", ()), diff_report.__name__, "modelward diff")
+    for name in _MODULES:
+        add(_module_rules(importlib.import_module(name)), name, None)
     docs = [DocumentedRule(rule, tuple(reporters[rule_id] or [f"module {where[rule_id]}"]))
             for rule_id, rule in found.items()]
     return sorted(docs, key=lambda d: (_area_rank(d.rule.area), d.rule.id))
