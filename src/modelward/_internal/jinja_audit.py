@@ -118,6 +118,7 @@ _ATTRIBUTE_FILTERS: Final = frozenset({
     "map", "select", "reject", "selectattr", "rejectattr", "sort", "groupby", "unique",
     "sum", "min", "max", "dictsort",
 })
+_DUNDER_NAME: Final = re.compile(r"__[A-Za-z][A-Za-z0-9_]*__")
 _DUNDER_TEXT: Final = re.compile(r"__[A-Za-z_]+__|\{[^{}]*(?:\.|\[)_[^{}]*\}")
 
 
@@ -357,6 +358,18 @@ class _Walker:
                                     "template text names a Python special attribute; assembled "
                                     "or formatted names reach internals the same way",
                                     match.group(0), line)
+        elif isinstance(node, n.TemplateData) and (found := _DUNDER_NAME.search(node.data)):
+            # {% set k %}__class__{% endset %} or a {% call %} body: captured text is a string
+            yield TemplateIssue(IssueKind.INJECTION,
+                                "template text names a Python special attribute; text captured "
+                                "by set/call blocks is a string that can index internals",
+                                found.group(0), line)
+        elif isinstance(node, n.Keyword) and _DUNDER_NAME.fullmatch(node.key):
+            # dict(__class__=1)|list|first yields the key as a string
+            yield TemplateIssue(IssueKind.INJECTION,
+                                "template passes a Python special name as a keyword argument; "
+                                "dict(...) turns it into a string that can index internals",
+                                f"{node.key}=", line)
         elif isinstance(node, (n.Concat, n.Add, n.Mul, n.Mod)):
             for value in self.fold(node, 0):
                 match = re.search(r"__[A-Za-z]+__|\b(?:popen|os\.system|subprocess)\b", value)
