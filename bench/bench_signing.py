@@ -12,7 +12,9 @@ files, generated under ``bench/.data/``):
 Each runs in its own process, after one warm-up read so every contender reads from the
 page cache alike; the table gives seconds, MB/s and the peak RSS of that process.
 
-Usage: ``python bench/bench_signing.py [--size-gb 4] [--shards 4] [--keep]``
+Usage: ``python bench/bench_signing.py [--size-gb 4 | --scale 1.0] [--shards 4] [--keep]``
+(``--scale`` is what ``bench/run.py`` passes: 1.0 = 4 GB; it keeps the generated folder
+so that later runs reuse it.)
 """
 
 from __future__ import annotations
@@ -100,7 +102,11 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=4, help="number of weight files")
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender (best kept)")
     parser.add_argument("--keep", action="store_true", help="keep the generated folder")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="size factor used by bench/run.py (1.0 = 4 GB; implies --keep)")
     args = parser.parse_args()
+    if args.scale is not None:
+        args.size_gb, args.keep = 4.0 * args.scale, True
 
     model = DATA / "model"
     work = DATA / "work"

@@ -85,6 +85,22 @@ def make_inline_pickle(path: Path, mb: int) -> None:
     path.write_bytes(pickle.dumps({"shards": chunks, "meta": list(range(1000))}, protocol=4))
 
 
+def make_dense_pickle(path: Path, mb: int) -> None:
+    """A pickle where every byte is an opcode or a small argument (the machine's worst case):
+    half floats, a quarter memoized short strings, a quarter ints, as training logs,
+    vocabularies and hyper-parameter sweeps pickle them."""
+    import random
+
+    rnd = random.Random(0)
+    size = mb * MB
+    obj = {
+        "floats": [rnd.random() for _ in range(size // 2 // 9)],
+        "names": [f"tok{i}" for i in range(size // 4 // 11)],
+        "ints": [rnd.randrange(1 << 30) for _ in range(size // 4 // 5)],
+    }
+    path.write_bytes(pickle.dumps(obj, protocol=4))
+
+
 def measure(target: Path, jobs: int = 1) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, str(HERE / "_measure.py"), str(target), str(jobs)],
@@ -104,9 +120,13 @@ def row(label: str, target: Path, jobs: int = 1) -> None:
     size = size_of(target)
     secs = float(res["seconds"])  # type: ignore[arg-type]
     read = int(res["read_bytes"])  # type: ignore[arg-type]
+    rss_kb = max(int(res["maxrss_kb"]), int(res.get("child_maxrss_kb", 0)))  # type: ignore[call-overload]
+    if int(res.get("resident_bytes", 0)) > 0:  # type: ignore[call-overload]
+        print(f"  note: {int(res['resident_bytes']) / MB:.1f} MB of {target.name} stayed "  # type: ignore[call-overload]
+              "cached after eviction; bytes read below undercount")
     print(
         f"{label:<34} {size / MB:9.1f} MB {secs:8.3f} s {size / MB / secs:10.1f} MB/s "
-        f"{int(res['files']) / secs:9.1f} files/s  rss {int(res['maxrss_kb']) / 1024:7.1f} MB  "  # type: ignore[call-overload]
+        f"{int(res['files']) / secs:9.1f} files/s  rss {rss_kb / 1024:7.1f} MB  "  # type: ignore[call-overload]
         f"read {read / MB:8.2f} MB ({100 * read / max(size, 1):5.2f}%)  "
         f"verdict={res['verdict']}{' INCOMPLETE' if res['incomplete'] else ''}",
         flush=True,
@@ -117,8 +137,10 @@ def scan_section(scale: float) -> None:
     gb = max(16, int(1024 * scale))
     print(f"== scan: pickle family (scale {scale}) ==")
     print(f"{'case':<34} {'size':>12} {'time':>10} {'rate':>15} {'files':>15}")
-    row("(a) PyTorch zip checkpoint", _build(DATA / f"ckpt_zip_{gb}.pt", lambda p: make_zip_checkpoint(p, gb)))
-    row("(b) PyTorch legacy checkpoint", _build(DATA / f"ckpt_legacy_{gb}.pt", lambda p: make_legacy_checkpoint(p, gb)))
+    row("(a) PyTorch zip checkpoint",
+        _build(DATA / f"ckpt_zip_{gb}.pt", lambda p: make_zip_checkpoint(p, gb)))
+    row("(b) PyTorch legacy checkpoint",
+        _build(DATA / f"ckpt_legacy_{gb}.pt", lambda p: make_legacy_checkpoint(p, gb)))
     n = max(100, int(2000 * min(scale, 1.0)))
     small = _build(DATA / f"small_pickles_{n}", lambda p: make_small_pickles(p, n))
     row(f"(c) {n} small pickles, 1 process", small, jobs=1)
@@ -126,11 +148,16 @@ def scan_section(scale: float) -> None:
     jb = max(8, int(300 * scale))
     row("(d) joblib model", _build(DATA / f"model_{jb}.joblib", lambda p: make_joblib(p, jb)))
     inline = max(8, int(300 * scale))
-    row("(e) pickle of inline bytes (opcodes)", _build(DATA / f"inline_{inline}.pkl", lambda p: make_inline_pickle(p, inline)))
+    row("(e) pickle, inline byte payloads",
+        _build(DATA / f"inline_{inline}.pkl", lambda p: make_inline_pickle(p, inline)))
+    dense = max(8, int(100 * scale))
+    row("(f) pickle, opcode-dense",
+        _build(DATA / f"dense_{dense}.pkl", lambda p: make_dense_pickle(p, dense)))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "1.0")),
                         help="size factor for generated inputs (1.0 = the sizes the issues name)")
     parser.add_argument("--only", default="", help="comma-separated sections to run")

@@ -241,6 +241,23 @@ class _FileScan:
         self._scan(child, nested.expect)
 
 
+def _advise(mapped: mmap.mmap | None, advice: str) -> None:
+    """Tell the kernel how the mapping will be read (no-op where unsupported).
+
+    Scanners touch headers, indexes and pickles and skip tensor payloads, so the mapping
+    is ``MADV_RANDOM``: a page fault reads that page, not the kernel's read-around window
+    (8 MiB on some disks), which would otherwise pull in the payloads next to every
+    header a container scanner looks at. Hashing the whole file switches to sequential.
+    """
+    flag = getattr(mmap, advice, None)
+    if mapped is None or flag is None or not hasattr(mapped, "madvise"):
+        return
+    try:
+        mapped.madvise(flag)
+    except OSError:
+        pass
+
+
 def _sha256(view: memoryview) -> str:
     digest = hashlib.sha256()
     step = 8 << 20
@@ -286,12 +303,15 @@ def scan_file(
         result.size = info.st_size
         if info.st_size > 0:
             mapped = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            _advise(mapped, "MADV_RANDOM")
             view = memoryview(mapped)
         else:
             view = memoryview(b"")
         try:
             if hash_files:
+                _advise(mapped, "MADV_SEQUENTIAL")
                 result.sha256 = _sha256(view)
+                _advise(mapped, "MADV_RANDOM")
             artifact = Artifact(view, path=display, context=context)
             _FileScan(result, scanners, context).run(artifact)
         except Exception as err:

@@ -109,6 +109,7 @@ class Machine(ValueOps, DataFlow):
         ops = 0
         max_ops = self.limits.max_pickle_ops
         check_at = min(CHECK_EVERY, max_ops)
+        self.batch = trace is None
         try:
             try:
                 if trace is None:
@@ -127,7 +128,7 @@ class Machine(ValueOps, DataFlow):
                         if ops == check_at:
                             check_at = self._checkpoint(ops, max_ops)
             finally:
-                self.ops = ops
+                self.ops = ops + self.batched_ops
         except Stopped as stop:
             self.complete = True
             self.pos = int(stop.args[0])
@@ -155,7 +156,7 @@ class Machine(ValueOps, DataFlow):
 
     def _checkpoint(self, ops: int, max_ops: int) -> int:
         """Enforce the budgets; returns the opcode count of the next check."""
-        if ops >= max_ops:
+        if ops + self.batched_ops >= max_ops:
             raise ResourceLimitError(f"more than {max_ops} opcodes")
         if len(self.stack) + len(self.memo) > MAX_LIVE:
             raise ResourceLimitError(f"more than {MAX_LIVE} live values on the stack and memo")
