@@ -36,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="modelward",
-        description="Security toolkit for machine-learning model artifacts. Nothing is ever "
-        "loaded or executed: files are parsed as bytes.",
+        description="Security toolkit for machine-learning model artifacts. 'scan' never "
+        "loads or executes a model: files are parsed as bytes ('diff' runs models on purpose).",
         epilog="Run 'modelward COMMAND --help' for a command's options. "
         "Documentation: docs/cli.md, docs/rules.md.",
     )
