@@ -119,3 +119,95 @@ def test_benign_text_is_still_not_a_pickle() -> None:
                  b"S'quoted' text\n and more\n"):
         result = scan(text, "notes.txt")
         assert all(f.severity < Severity.MEDIUM for f in result.findings), result.findings
+
+
+# --------------------------------------------------------------------------- joblib
+
+
+def _joblib_uint8(protocol: int) -> bytes:
+    """``joblib.dump`` of a 3-byte uint8 array (benign; the bytes the variants start from)."""
+    import io
+
+    import joblib
+    import numpy as np
+
+    buf = io.BytesIO()
+    joblib.dump(np.arange(3, dtype=np.uint8), buf, protocol=protocol)
+    return buf.getvalue()
+
+
+def test_joblib_wrapper_made_by_copyreg_newobj(marker_command: str) -> None:
+    """joblib tests ``isinstance(obj, NumpyArrayWrapper)`` after BUILD, so a wrapper made by
+    ``copyreg.__newobj__(NumpyArrayWrapper)`` still has its array bytes skipped by
+    joblib.load. The machine only knew NEWOBJ and ``_reconstructor``: it read the array
+    bytes (``\\xff``...) as opcodes, stopped (LOW) and never saw the payload after them.
+
+    Fix: `joblib.wrapper_name` accepts every copyreg constructor.
+    Source: joblib/numpy_pickle.py ``NumpyUnpickler.load_build``.
+    """
+    data = _joblib_uint8(2)
+    newobj = b"cjoblib.numpy_pickle\nNumpyArrayWrapper\nq\x00)\x81"
+    base = data[: data.rindex(b"\x00\x01\x02.")].replace(
+        newobj, b"ccopyreg\n__newobj__\n(cjoblib.numpy_pickle\nNumpyArrayWrapper\ntRq\x00")
+    base = base[: base.rindex(b"ub") + 2]
+    tail = b"\x05" + b"\xff" * 5 + b"\xff\xff\xff" + b"0" + proto0_payload(marker_command)
+    assert_flagged(scan(base + tail, "model.joblib"), "system")
+
+
+def test_joblib_frame_longer_than_data(marker_command: str) -> None:
+    """A FRAME that claims more bytes than the file has: the C unpickler fails at once, but
+    ``pickle._Unpickler`` (joblib's base class) runs the opcodes there are. The machine
+    stopped at the FRAME with a LOW finding.
+    """
+    body = proto0_payload(marker_command)
+    data = b"\x80\x04\x95" + struct.pack("<Q", len(body) + 1000) + body
+    assert_flagged(scan(data, "model.joblib"), "system")
+
+
+def test_joblib_array_read_from_outside_the_frame(marker_command: str) -> None:
+    """joblib reads an inline array from the file, not from the current frame: when the
+    wrapper's BUILD is not the last opcode of its frame, the array sits after the frame and
+    the opcodes after BUILD come from the frame. The machine skipped the array bytes from
+    inside the frame, over the payload. (joblib.dump always ends the frame at the BUILD.)
+
+    Fix: the machine keeps joblib's file cursor apart from the frame cursor.
+    """
+    data = _joblib_uint8(4)
+    (size,) = struct.unpack_from("<Q", data, 3)
+    frame = data[11 : 11 + size]
+    assert frame.endswith(b"ub")
+    inner = frame + b"0" + proto0_payload(marker_command)
+    array = b"\x10" + b"\xff" * 16 + b"\x00\x01\x02"
+    crafted = b"\x80\x04\x95" + struct.pack("<Q", len(inner)) + inner + array
+    assert_flagged(scan(crafted, "model.joblib"), "system")
+
+
+def test_joblib_array_bytes_are_opcodes_for_pickle_load(marker_command: str) -> None:
+    """A joblib/pickle polyglot: ``joblib.load`` returns a clean uint8 array whose bytes are
+    ``os.system(...)`` opcodes, which ``pickle.load`` (to which the wrapper is an ordinary
+    object) runs. The machine followed joblib's reading only and reported nothing.
+
+    Fix: joblib streams are also read the way ``pickle.load`` reads them.
+    """
+    data = _joblib_uint8(2)
+    code = proto0_payload(marker_command)[:-1]
+    code = b"0" + code
+    base = data[: data.rindex(b"\x05\xff\xff\xff\xff\xff\x00\x01\x02.")]
+    base = base.replace(b"K\x03\x85", b"K" + bytes([len(code)]) + b"\x85")
+    base = base.replace(b"K\x10ub", b"Nub")  # no alignment padding byte
+    assert_flagged(scan(base + code + b".", "model.joblib"), "system")
+
+
+@pytest.mark.parametrize("typestr", ["uint8", "float16", "int64", "f8,i4"])
+def test_joblib_dtype_name_not_a_type_string(typestr: str, marker_command: str) -> None:
+    """``numpy.dtype('uint8')`` is valid, but the size guess read the first letter (``u``:
+    0 bytes; ``float16``: 4 bytes), so the skip landed elsewhere than joblib's. Fix: only
+    the type strings numpy's own pickles use are sized; anything else fails closed (HIGH).
+    """
+    data = _joblib_uint8(2)
+    base = data[: data.rindex(b"\x05\xff\xff\xff\xff\xff\x00\x01\x02.")]
+    raw = typestr.encode()
+    base = base.replace(b"X\x02\x00\x00\x00u1", b"X" + struct.pack("<I", len(raw)) + raw)
+    crafted = base + b"\x05" + b"\xff" * 5 + b"\x00" * 8 + b"0" + proto0_payload(marker_command)
+    result = scan(crafted, "model.joblib")
+    assert any(f.severity >= Severity.HIGH for f in result.findings), result.findings

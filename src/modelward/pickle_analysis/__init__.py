@@ -16,7 +16,7 @@ Public API (used by every scanner that meets a pickle)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from modelward.findings import Finding
@@ -80,8 +80,11 @@ def analyze(artifact: Artifact, start: int = 0, end: int | None = None) -> Pickl
     machine.run()
     imports = [rec.dotted for rec in machine.records]
     imports.extend(machine.extra_imports)
+    findings = list(machine.findings)
+    if machine.saw_joblib:
+        findings.extend(_as_plain_pickle(artifact, start, end, findings, machine.raw_spans))
     return PickleAnalysis(
-        findings=tuple(machine.findings),
+        findings=tuple(findings),
         start=start,
         end=machine.pos,
         complete=machine.complete,
@@ -92,6 +95,40 @@ def analyze(artifact: Artifact, start: int = 0, end: int | None = None) -> Pickl
         limit_hit=machine.limit_hit,
         result=render(machine.result) if machine.complete else None,
     )
+
+
+def _as_plain_pickle(artifact: Artifact, start: int, end: int | None,
+                     seen: list[Finding], raw_spans: list[tuple[int, int]]) -> list[Finding]:
+    """Findings of a joblib stream read the way ``pickle.load`` reads it.
+
+    To ``pickle.load`` a ``NumpyArrayWrapper`` is an ordinary object and the inline array
+    bytes after it are opcodes: a file can be a clean array for ``joblib.load`` and a
+    payload for ``pickle.load``. Real joblib arrays read as opcodes are garbage (the run
+    stops at them with a LOW malformed finding, dropped here). Reported: every CRITICAL
+    finding, and MEDIUM or worse ones located in raw array bytes. Object arrays' nested
+    pickles read in line see the outer memo, so their names get mixed up (``subclass.dtype``
+    for ``numpy.dtype``): imports that merely fail are not worth a finding, but a mix-up
+    that reaches a dangerous callable is.
+    """
+    from modelward.findings import Severity
+    from modelward.pickle_analysis.machine import Machine
+
+    plain = Machine(artifact, start, end)
+    plain.joblib = False
+    plain.run()
+    known = {(f.rule.id, f.location.offset) for f in seen}
+    extra: list[Finding] = []
+    for finding in plain.findings:
+        offset = finding.location.offset
+        if finding.severity < Severity.MEDIUM or finding.rule.id == "MW-PKL-010" \
+                or (finding.rule.id, offset) in known:
+            continue
+        in_raw = offset is not None and any(a <= offset < b for a, b in raw_spans)
+        if finding.severity < Severity.CRITICAL and not in_raw:
+            continue
+        extra.append(replace(finding, message="read by pickle.load (joblib's inline array "
+                             f"bytes taken as opcodes): {finding.message}"))
+    return extra
 
 
 def analyze_stream(artifact: Artifact, start: int = 0) -> list[PickleAnalysis]:
@@ -129,6 +166,4 @@ def analyze_stream(artifact: Artifact, start: int = 0) -> list[PickleAnalysis]:
 
 
 def _with_finding(analysis: PickleAnalysis, finding: Finding) -> PickleAnalysis:
-    from dataclasses import replace
-
     return replace(analysis, findings=(finding, *analysis.findings))

@@ -30,10 +30,15 @@ WRAPPERS: Final = frozenset({
 _DTYPES: Final = frozenset({
     "numpy.dtype", "numpy.core.multiarray.dtype", "numpy._core.multiarray.dtype",
 })
-_TYPESTR: Final = re.compile(r"^[<>|=]?([a-zA-Z?])(\d*)")
+#: The type strings ``numpy.dtype.__reduce__`` writes (``u1``, ``f8``, ``U5``, ``V12``) and
+#: one-character type codes. Anything else (``uint8``, ``float16``, ``f,i``) is refused: a
+#: guessed item size would put the end of the array, and so the next opcode, elsewhere.
+_TYPESTR: Final = re.compile(r"[<>|=]?([a-zA-Z?])(\d*)")
 _DEFAULT_SIZE: Final = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8,
                         "q": 8, "Q": 8, "e": 2, "f": 4, "d": 8, "g": 16, "F": 8, "D": 16,
-                        "G": 32, "O": 8, "M": 8, "m": 8}
+                        "G": 32, "O": 8, "M": 8, "m": 8, "c": 1, "p": 8, "P": 8}
+#: Kinds whose digits give the item size in bytes (``U`` digits count 4-byte characters).
+_SIZED_KINDS: Final = frozenset("biufcMmOSaVU")
 #: Largest element count accepted; beyond it the size is treated as undeterminable.
 MAX_ELEMENTS: Final = 1 << 62
 
@@ -48,13 +53,29 @@ class Payload:
     error: str | None = None
 
 
-def wrapper_name(inst: Value) -> str | None:
-    """The dotted class name when `inst` is a joblib ``NumpyArrayWrapper`` instance."""
+#: Helpers that create an instance of the class given as their first argument.
+_CONSTRUCTORS: Final = frozenset({
+    "copyreg._reconstructor", "copy_reg._reconstructor", "copyreg.__newobj__",
+    "copyreg.__newobj_ex__",
+})
+
+
+def wrapper_name(inst: Value, state: Value = None) -> str | None:
+    """The dotted class name when `inst` (after BUILD with `state`) is a ``NumpyArrayWrapper``.
+
+    joblib tests ``isinstance`` on the object BUILD leaves, so every way of making one
+    counts: the class called directly or through a copyreg helper, and any object whose
+    ``__class__`` the BUILD state itself reassigns (slot state ``{'__class__': wrapper}``).
+    """
+    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], DictSym):
+        cls = state[1].get("__class__")
+        if isinstance(cls, Global) and cls.dotted in WRAPPERS:
+            return cls.dotted
     if isinstance(inst, Call) and inst.kind in ("new", "call") and isinstance(inst.func, Global):
         dotted = inst.func.dotted
         if dotted in WRAPPERS:
             return dotted
-        if dotted in ("copyreg._reconstructor", "copy_reg._reconstructor") and \
+        if dotted in _CONSTRUCTORS and \
                 isinstance(inst.args, tuple) and inst.args and isinstance(inst.args[0], Global) \
                 and inst.args[0].dotted in WRAPPERS:
             return inst.args[0].dotted
@@ -69,10 +90,12 @@ def _dtype(value: Value) -> tuple[int, bool] | None:
     typestr = value.args[0]
     if not isinstance(typestr, str):
         return None
-    match = _TYPESTR.match(typestr)
+    match = _TYPESTR.fullmatch(typestr)
     if match is None:
         return None
     kind, digits = match.group(1), match.group(2)
+    if (digits and kind not in _SIZED_KINDS) or (not digits and kind not in _DEFAULT_SIZE):
+        return None
     state = getattr(value, "state", None)
     has_object = kind == "O"
     itemsize = int(digits) if digits else _DEFAULT_SIZE.get(kind, 0)

@@ -20,6 +20,7 @@ from struct import unpack_from
 from typing import TYPE_CHECKING, Final
 
 from modelward.errors import ResourceLimitError
+from modelward.findings import Severity
 from modelward.pickle_analysis import joblib as joblib_arrays
 from modelward.pickle_analysis.dataflow import DataFlow, ImportRecord
 from modelward.pickle_analysis.rules import (
@@ -92,6 +93,13 @@ class Machine(ValueOps, DataFlow):
         self.policy: Policy = artifact.policy
         self.table = self._build_table()
         self.joblib = True
+        # joblib reads inline arrays from the file, not from the current FRAME: inside a
+        # frame its array bytes sit after the frame end (`file_pos`), see `_joblib_array`.
+        self.frame_end = -1
+        self.file_pos = -1
+        self.in_frame_tail = False
+        #: Byte ranges of raw inline arrays joblib reads as data (pickle.load: as opcodes).
+        self.raw_spans: list[tuple[int, int]] = []
         DataFlow.__init__(self, artifact, nesting)
 
     # ----------------------------------------------------------------- driver
@@ -225,8 +233,14 @@ class Machine(ValueOps, DataFlow):
         (size,) = unpack_from("<Q", self.data, pos)
         pos += 8
         if pos + size > self.end:
-            # CPython's C unpickler reads the whole frame up front and fails here.
-            raise Malformed(f"FRAME of {size} bytes runs past the end of data")
+            # The C unpickler fails here, but pickle._Unpickler (joblib's) runs the opcodes
+            # there are, so they are analysed too.
+            self.add(self.artifact.finding(
+                MALFORMED_PICKLE, f"FRAME of {size} bytes runs past the end of data; "
+                "pickle.load fails here, joblib.load runs the opcodes that follow",
+                offset=self.op_pos, evidence=f"FRAME at byte {self.op_pos}"))
+        self.frame_end = min(pos + size, self.end)
+        self.file_pos = self.frame_end
         return pos
 
     def op_stop(self, pos: int) -> int:
@@ -449,7 +463,7 @@ class Machine(ValueOps, DataFlow):
         state = self.stack.pop()
         inst = self.stack[-1]
         self.build(inst, state)
-        wrapper = joblib_arrays.wrapper_name(inst) if self.joblib else None
+        wrapper = joblib_arrays.wrapper_name(inst, state) if self.joblib else None
         if wrapper is not None:
             return self._joblib_array(pos, wrapper, state)
         return pos
@@ -462,14 +476,54 @@ class Machine(ValueOps, DataFlow):
         self.stack[-1] = Opaque(f"ndarray from {wrapper.rsplit('.', 1)[-1]}")
         self.saw_joblib = True
         if payload.error:
-            raise Malformed(f"joblib array: {payload.error}")
+            # Fail closed: joblib skips bytes whose extent is unknown here, then runs what
+            # follows them; nothing after this point can be analysed.
+            self.add(self.artifact.finding(
+                MALFORMED_PICKLE, f"joblib array whose size cannot be determined "
+                f"({payload.error}): joblib.load skips bytes this analysis cannot locate and "
+                "runs the opcodes after them, which are not analysed", offset=self.op_pos,
+                severity=Severity.HIGH, evidence=f"BUILD of {wrapper} at byte {self.op_pos}"))
+            raise Halt
+        if pos >= self.frame_end:
+            return self._array_bytes(pos, payload)
+        # Inside a frame joblib reads the array from the file, after the frame, while the
+        # opcodes go on inside the frame; after it they resume behind the array.
+        self.file_pos = self._array_bytes(self.file_pos, payload)
+        if self.in_frame_tail:
+            return pos
+        self.in_frame_tail = True
+        try:
+            self._run_until(pos, self.frame_end)
+        finally:
+            self.in_frame_tail = False
+        return self.file_pos
+
+    def _array_bytes(self, pos: int, payload: joblib_arrays.Payload) -> int:
+        """Skip (or analyse) one inline array starting at `pos`; where it ends."""
         if payload.nested_pickle:
             return self.inline_pickle(pos, "joblib object array")
+        start = pos
         if payload.aligned:
             if pos >= self.end:
                 raise Malformed("truncated joblib array: padding byte missing")
             pos = self._span(pos + 1, self.data[pos])
-        return self._span(pos, payload.nbytes)
+        end = self._span(pos, payload.nbytes)
+        if len(self.raw_spans) < 1 << 16:
+            self.raw_spans.append((start, end))
+        return end
+
+    def _run_until(self, pos: int, stop: int) -> None:
+        """Run the opcodes of ``data[pos:stop]`` (the rest of a frame) in place."""
+        data, table = self.data, self.table
+        count = 0
+        while pos < stop:
+            self.op_pos = pos
+            pos = table[data[pos]](pos + 1)
+            count += 1
+            if count % CHECK_EVERY == 0:
+                self.artifact.check_deadline()
+        if pos != stop:
+            raise Malformed("an opcode runs past the end of its frame")
 
     def op_ext1(self, pos: int) -> int:
         self._ext(self.data[pos])
