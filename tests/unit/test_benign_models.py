@@ -10,6 +10,7 @@ temporary folder; nothing is loaded back.
 from __future__ import annotations
 
 import argparse
+import collections
 import pickle
 import warnings
 from collections.abc import Callable
@@ -59,7 +60,21 @@ def _torch_fixtures() -> dict[str, Writer]:
     def save(obj: object, **kw: object) -> Writer:
         return lambda p: torch.save(obj, p, **kw)
 
+    dist = torch.distributions
+    extras = {  # tensor flavours, AMP and distributions (red-team FP sweep, 2026-11)
+        "grad": torch.ones(3, requires_grad=True), "sparse": torch.eye(3).to_sparse(),
+        "quantized": torch.quantize_per_tensor(torch.ones(3), 0.1, 0, torch.quint8),
+        "scaler": torch.amp.GradScaler("cpu").state_dict(),
+        "onecycle": torch.optim.lr_scheduler.OneCycleLR(
+            torch.optim.SGD(model.parameters(), lr=0.1), max_lr=0.1, total_steps=10).state_dict(),
+        "normal": dist.Normal(torch.zeros(2), torch.ones(2)),
+        "mvn": dist.MultivariateNormal(torch.zeros(2), torch.eye(2)),
+        "categorical": dist.Categorical(probs=torch.ones(3) / 3),
+        "lognormal": dist.LogNormal(0.0, 1.0),
+    }
+
     return {
+        "torch_extras.pt": save(extras),
         "torch_state_dict.pt": save(model.state_dict()),
         "torch_whole_sequential.pt": save(model),
         "torch_whole_transformer.pt": save(encoder),
@@ -167,6 +182,27 @@ def benign_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     writers["numpy_pickle_p2.pkl"] = lambda p: p.write_bytes(pickle.dumps(arrays, protocol=2))
     writers["numpy_array.npy"] = lambda p: np.save(p, arrays["float"])
     writers["numpy_arrays.npz"] = lambda p: np.savez(p, a=arrays["float"], b=arrays["struct"])
+    # joblib inline arrays of every dtype kind (sizes must match joblib's reads exactly),
+    # object arrays (nested pickles) and frames, with protocols 2 and 5.
+    dtyped = [np.zeros(3, dtype=t) for t in (
+        "u1", "i8", "f2", "c16", "?", "M8[ns]", "m8[s]", "U3", "S2", "i4,f8,U2", ">i4")]
+    dtyped += [np.array([1, "x", None], dtype=object), np.asfortranarray(np.ones((3, 4))),
+               np.array(2.5), np.zeros((0, 3))]
+    for proto in (2, 5):
+        writers[f"joblib_dtypes_p{proto}.joblib"] = (
+            lambda p, pr=proto: joblib.dump(dtyped, p, protocol=pr))
+    import datetime
+    import decimal
+    import fractions
+    import pathlib
+    import uuid
+
+    stdlib = {"dt": datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+              "d": decimal.Decimal("1.5"), "f": fractions.Fraction(1, 3),
+              "u": uuid.UUID(int=1), "p": pathlib.PurePosixPath("/a"),
+              "od": collections.OrderedDict(a=1), "dq": collections.deque([1]),
+              "dd": collections.defaultdict(list)}
+    writers["stdlib_values.pkl"] = lambda p: p.write_bytes(pickle.dumps(stdlib, protocol=2))
     for name, write in writers.items():
         write(root / name)
     return root
@@ -188,7 +224,9 @@ def _names() -> list[str]:
         f"sk_pipeline_{c}.joblib" for c in ("zlib", "gzip", "bz2", "xz", "lz4")]
     numpy_files = ["numpy_pickle_p5.pkl", "numpy_pickle_p2.pkl", "numpy_array.npy",
                    "numpy_arrays.npz"]
-    return torch_names + sk + joblibs + numpy_files
+    more = ["torch_extras.pt", "joblib_dtypes_p2.joblib", "joblib_dtypes_p5.joblib",
+            "stdlib_values.pkl"]
+    return torch_names + sk + joblibs + numpy_files + more
 
 
 def _describe(result: FileResult) -> str:

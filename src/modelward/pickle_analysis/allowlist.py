@@ -486,6 +486,30 @@ TORCH_NN: Final[dict[str, tuple[str, ...]]] = {
     "torch.optim.sparse_adam": ("SparseAdam",),
 }
 
+# torch.distributions objects pickle as ``cls.__new__(cls)`` plus a ``__dict__`` of tensors
+# and sizes: no class in torch/distributions defines ``__setstate__`` or ``__reduce__``
+# (checked for torch 2.13.0), so loading one runs no code of theirs.
+TORCH_DISTRIBUTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "torch.distributions.bernoulli": ("Bernoulli",),
+    "torch.distributions.beta": ("Beta",),
+    "torch.distributions.categorical": ("Categorical",),
+    "torch.distributions.dirichlet": ("Dirichlet",),
+    "torch.distributions.exponential": ("Exponential",),
+    "torch.distributions.gamma": ("Gamma",),
+    "torch.distributions.independent": ("Independent",),
+    "torch.distributions.laplace": ("Laplace",),
+    "torch.distributions.log_normal": ("LogNormal",),
+    "torch.distributions.multivariate_normal": ("MultivariateNormal",),
+    "torch.distributions.normal": ("Normal",),
+    "torch.distributions.one_hot_categorical": ("OneHotCategorical",),
+    "torch.distributions.poisson": ("Poisson",),
+    "torch.distributions.transformed_distribution": ("TransformedDistribution",),
+    "torch.distributions.transforms": (
+        "AffineTransform", "ExpTransform", "SigmoidTransform", "TanhTransform",
+    ),
+    "torch.distributions.uniform": ("Uniform",),
+}
+
 # Libraries built on the same pattern: estimator classes and their boosters.
 OTHERS: Final[dict[str, tuple[str, ...]]] = {
     "xgboost.core": ("Booster",),
@@ -539,7 +563,8 @@ TORCHSCRIPT: Final[dict[str, tuple[str, ...]]] = {
 }
 
 SAFE_GLOBALS: Final[frozenset[str]] = (
-    _flatten(STDLIB, TORCH_CORE, NUMPY, SKLEARN, TORCH_NN, OTHERS, TORCHSCRIPT)
+    _flatten(STDLIB, TORCH_CORE, NUMPY, SKLEARN, TORCH_NN, TORCH_DISTRIBUTIONS, OTHERS,
+             TORCHSCRIPT)
     | frozenset(f"numpy.{name}" for name in (*NUMPY_UFUNCS, *NUMPY_SCALARS))
 )
 
