@@ -211,3 +211,18 @@ def test_joblib_dtype_name_not_a_type_string(typestr: str, marker_command: str) 
     crafted = base + b"\x05" + b"\xff" * 5 + b"\x00" * 8 + b"0" + proto0_payload(marker_command)
     result = scan(crafted, "model.joblib")
     assert any(f.severity >= Severity.HIGH for f in result.findings), result.findings
+
+
+def test_joblib_wrapper_by_class_reassignment(marker_command: str) -> None:
+    """BUILD with slot state ``{'__class__': NumpyArrayWrapper}`` turns an allowlisted
+    ``argparse.Namespace`` into a wrapper; joblib's ``isinstance`` check after BUILD then
+    reads (skips) its array bytes. The machine did not see a wrapper and parsed the array
+    bytes as opcodes (stopping at ``\\xff``), missing the payload after them.
+    """
+    data = _joblib_uint8(2)
+    newobj = b"cjoblib.numpy_pickle\nNumpyArrayWrapper\nq\x00)\x81"
+    base = data[: data.rindex(b"ub\x05")].replace(newobj, b"cargparse\nNamespace\nq\x00)\x81")
+    slots = b"}X\x09\x00\x00\x00__class__cjoblib.numpy_pickle\nNumpyArrayWrapper\ns\x86"
+    crafted = base + b"u" + slots + b"b" + b"\x05" + b"\xff" * 8 + b"0" + \
+        proto0_payload(marker_command)
+    assert_flagged(scan(crafted, "model.joblib"), "system")

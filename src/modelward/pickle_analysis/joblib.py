@@ -114,6 +114,8 @@ def inline_payload(wrapper: str, state: Value) -> Payload | None:
     """The payload after a ``NumpyArrayWrapper`` BUILD, or ``None`` for non-inline wrappers."""
     if wrapper not in WRAPPERS:
         return None
+    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], DictSym):
+        state = state[0]  # (dict state, slot state): BUILD updates __dict__ from the first
     if not isinstance(state, DictSym):
         return Payload(error="wrapper state is not a dict")
     dtype = _dtype(state.get("dtype"))
