@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from modelward.diff.backends import LoadedModel, TensorSpec, backend_for
-from modelward.diff.compare import compare_outputs, disagreement
-from modelward.diff.inputs import Feeds, load_inputs, random_feeds, random_inputs
+from modelward.diff.compare import compare_outputs
+from modelward.diff.inputs import Feeds, load_inputs, random_inputs
 from modelward.diff.report import (
     ADDED_CONDITIONAL,
     BACKEND_FALLBACK,
@@ -34,6 +34,7 @@ from modelward.diff.report import (
     SearchResult,
     TriggerResult,
 )
+from modelward.diff.search import evolution_search, gradient_search, supports_gradient
 from modelward.diff.structural import GraphSide, graph_side, structural_diff
 from modelward.diff.tolerance import PROFILES, Tolerance, detect_precision, looser
 from modelward.diff.triggers import synthesise
@@ -53,7 +54,9 @@ class DiffOptions:
         precision: ``auto`` or a key of `PROFILES`.
         dims: sizes for symbolic input dimensions, by name.
         evidence_dir: where triggering inputs are saved (``.npz``); None keeps them unsaved.
-        search_budget: model-pair evaluations for the divergence search (0: no search).
+        search_budget: target runs for the divergence search (0: no search).
+        search_method: ``auto`` (gradient when the source is PyTorch and inputs are float,
+            else ``es``), ``es`` or ``gradient`` (see `modelward.diff.search`).
         synthesise: whether to synthesise triggers.
         allow_pickle: let the torch backend unpickle whole-module checkpoints.
     """
@@ -72,6 +75,7 @@ class DiffOptions:
     dims: dict[str, int] = field(default_factory=dict)
     evidence_dir: Path | None = None
     search_budget: int = 48
+    search_method: str = "auto"
     synthesise: bool = True
     allow_pickle: bool = False
 
@@ -148,37 +152,43 @@ class _Pair:
     def run(self, feeds: Feeds) -> tuple[list[np.ndarray], list[np.ndarray]]:
         return self.a.run(_feeds_for(self.a, feeds)), self.b.run(_feeds_for(self.b, feeds))
 
-    def score(self, feeds: Feeds) -> float:
-        x, y = self.run(feeds)
-        return max((disagreement(p, q) for p, q in zip(x, y, strict=False)), default=0.0)
-
 
 def _search(pair: _Pair, specs: list[TensorSpec], opts: DiffOptions) -> tuple[
         SearchResult, Feeds | None]:
-    """Random restarts, each followed by a (1+1) evolution strategy on float inputs."""
-    rng = np.random.default_rng(opts.seed + 1)
-    budget = opts.search_budget
-    restarts = max(1, budget // 8)
-    best, best_feeds, evals = -1.0, None, 0
-    for _ in range(restarts):
-        feeds = random_feeds(specs, rng, opts.dims)
-        score = pair.score(feeds)
-        evals += 1
-        sigma = 0.5
-        while evals < budget and evals % 8:
-            trial = {k: (v + rng.standard_normal(v.shape).astype(v.dtype) * sigma
-                         if np.issubdtype(v.dtype, np.floating) else v) for k, v in feeds.items()}
-            s = pair.score(trial)
-            evals += 1
-            if s > score:
-                feeds, score, sigma = trial, s, sigma * 1.5
-            else:
-                sigma *= 0.8
-        if score > best:
-            best, best_feeds = score, feeds
-        if evals >= budget:
-            break
-    return SearchResult("random restarts + (1+1)-ES", restarts, evals, max(best, 0.0)), best_feeds
+    """The divergence search chosen by ``opts.search_method`` (see `modelward.diff.search`)."""
+    method = opts.search_method
+    if method not in ("auto", "es", "gradient"):
+        raise InputError(f"unknown search method {method!r}", hint="auto, es or gradient")
+    usable = supports_gradient(pair.a, specs)
+    if method == "gradient" and not usable:
+        raise InputError("--search gradient needs a PyTorch source and float inputs")
+    if method == "gradient" or (method == "auto" and usable):
+        found = gradient_search(pair.a, pair.b, specs, opts.search_budget, opts.seed,
+                                opts.dims, _feeds_for)
+    else:
+        found = evolution_search(pair.run, specs, opts.search_budget, opts.seed, opts.dims)
+    return SearchResult(found.method, found.restarts, found.evaluations, found.score), \
+        found.feeds
+
+
+def _judge_search(report: DiffReport, pair: _Pair, worst: Feeds | None,
+                  opts: DiffOptions) -> None:
+    """Compare both models on the search's worst input; beyond tolerance it is divergence."""
+    if worst is None or report.search is None:
+        return
+    x, y = pair.run(worst)
+    cmp = compare_outputs([f"o{i}" for i in range(len(x))], [x], [y], pair.tol)
+    if all(all(c.agree) for c in cmp):
+        return
+    report.search.divergent = True
+    report.search.input_file = _save(opts.evidence_dir, "search_worst", worst)
+    rel = max((c.rel_error for c in cmp), default=0.0)
+    report.findings.append(DiffFinding(
+        OUTPUT_DIVERGENCE, OUTPUT_DIVERGENCE.severity,
+        f"the divergence search ({report.search.method}) found an input where the outputs "
+        f"differ beyond {pair.tol.precision} tolerance: relative error {rel:.3g}, top-1 "
+        f"source {_top1(x)} vs target {_top1(y)}",
+        node=report.search.method, evidence=report.search.input_file or "search input"))
 
 
 def _triggers(pair: _Pair, target_proto: Any, switches: list[Any], base: Feeds,
@@ -293,9 +303,7 @@ def diff_models(source: Path, target: Path, opts: DiffOptions | None = None) -> 
         report.triggers, report.findings = trig, report.findings + found
     if opts.search_budget > 0:
         report.search, worst = _search(pair, specs, opts)
-        if worst is not None and report.search.best_rel_error > tol.rtol and any(
-                not o.passed for o in report.outputs):
-            report.search.input_file = _save(opts.evidence_dir, "search_worst", worst)
+        _judge_search(report, pair, worst, opts)
     for role, model in (("source", src), ("target", tgt)):
         run, fallback = _run_record(role, model, feeds_list[0])
         report.runs.append(run)

@@ -145,13 +145,19 @@ class TriggerResult:
 
 @dataclass(slots=True)
 class SearchResult:
-    """Divergence search: the input where the models disagreed most."""
+    """Divergence search: the input where the models disagreed most.
+
+    Attributes:
+        best_rel_error: the best disagreement score (relative error plus flipped top-1).
+        divergent: the worst input found is beyond the tolerance (counts in the verdict).
+    """
 
     method: str
     restarts: int
     evaluations: int
     best_rel_error: float
     input_file: str | None = None
+    divergent: bool = False
 
 
 @dataclass(slots=True)
@@ -192,7 +198,8 @@ class DiffReport:
     def verdict(self) -> str:
         """``divergent`` (execution differs), ``suspicious`` (structure only) or ``faithful``."""
         if any(not o.passed for o in self.outputs) or any(
-                t.status == "demonstrated" for t in self.triggers):
+                t.status == "demonstrated" for t in self.triggers) or (
+                self.search is not None and self.search.divergent):
             return "divergent"
         if any(f.severity >= Severity.MEDIUM for f in self.findings):
             return "suspicious"

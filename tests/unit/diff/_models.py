@@ -139,3 +139,58 @@ def backdoored(src: Path, dst: Path, variant: str) -> Path:
         data = onnx_zoo.BACKDOORS[variant](src.read_bytes())
     dst.write_bytes(data)
     return dst
+
+
+def leaking(src: Path, dst: Path, eps: float = 1e-6, beta: float = 6.0) -> Path:
+    """A converted CNN that adds ``eps * exp(beta * m)`` to the target class's logit, where
+    ``m`` is the mean of the red trigger patch: invisible on ordinary inputs (relative
+    error far below the fp32 tolerance), decisive once the patch is bright. The region where
+    it shows is narrow (``m`` of a random input has standard deviation 0.25) but the leak
+    grows smoothly towards it, which a gradient search can follow."""
+    m, clean = onnx_zoo._rewire(onnx.load(str(src)))
+    nodes, inits, mean = onnx_zoo._patch_mean("lk")
+    hot = np.zeros((1, onnx_zoo.N_CLASSES), np.float32)
+    hot[0, onnx_zoo.TARGET] = eps
+    nodes += [
+        helper.make_node("Mul", [mean, "lk_beta"], ["lk_scaled"], name="lk_scale"),
+        helper.make_node("Exp", ["lk_scaled"], ["lk_exp"], name="lk_exp"),
+        helper.make_node("Mul", ["lk_exp", "lk_hot"], ["lk_leak"], name="lk_leak"),
+        helper.make_node("Add", [clean, "lk_leak"], ["logits"], name="lk_add"),
+    ]
+    inits += [numpy_helper.from_array(np.float32(beta), "lk_beta"),
+              numpy_helper.from_array(hot, "lk_hot")]
+    m.graph.node.extend(nodes)
+    m.graph.initializer.extend(inits)
+    dst.write_bytes(m.SerializeToString())
+    return dst
+
+
+def close_calls(src: Path, dst: Path, band: float = 2e-3, push: float = 20.0) -> Path:
+    """A converted classifier that re-decides close calls: where the top-1/top-2 margin is
+    below `band`, the top class loses ``push * (band - margin)``. Ordinary inputs are far
+    from the boundary (outputs identical); only inputs inside the narrow band diverge."""
+    m, clean = onnx_zoo._rewire(onnx.load(str(src)))
+    nodes = [
+        helper.make_node("TopK", [clean, "cc_k"], ["cc_top", "cc_idx"], name="cc_topk"),
+        helper.make_node("ReduceMax", [clean], ["cc_max"], name="cc_max", axes=[1], keepdims=1),
+        helper.make_node("Slice", ["cc_top", "cc_one", "cc_two", "cc_one"], ["cc_second"],
+                         name="cc_second"),
+        helper.make_node("Sub", ["cc_max", "cc_second"], ["cc_margin"], name="cc_margin"),
+        helper.make_node("Sub", ["cc_band", "cc_margin"], ["cc_gap"], name="cc_gap"),
+        helper.make_node("Relu", ["cc_gap"], ["cc_inside"], name="cc_inside"),
+        helper.make_node("Mul", ["cc_inside", "cc_push"], ["cc_amount"], name="cc_amount"),
+        helper.make_node("Equal", [clean, "cc_max"], ["cc_is_top"], name="cc_is_top"),
+        helper.make_node("Cast", ["cc_is_top"], ["cc_top_f"], name="cc_top_f",
+                         to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["cc_top_f", "cc_amount"], ["cc_penalty"], name="cc_penalty"),
+        helper.make_node("Sub", [clean, "cc_penalty"], ["logits"], name="cc_redecide"),
+    ]
+    m.graph.node.extend(nodes)
+    m.graph.initializer.extend([
+        numpy_helper.from_array(np.array([2], np.int64), "cc_k"),
+        numpy_helper.from_array(np.array([1], np.int64), "cc_one"),
+        numpy_helper.from_array(np.array([2], np.int64), "cc_two"),
+        numpy_helper.from_array(np.float32(band), "cc_band"),
+        numpy_helper.from_array(np.float32(push), "cc_push")])
+    dst.write_bytes(m.SerializeToString())
+    return dst
