@@ -19,9 +19,9 @@ from modelward.policy import load_policy
 from modelward.results import ExitCode
 from modelward.signing.attestation import verify_scan_attestation
 from modelward.signing.keys import Verifier, load_verifier
-from modelward.signing.lineage import walk_lineage
+from modelward.signing.lineage import LineageKeys, walk_lineage
 from modelward.signing.manifest import MAX_FILES
-from modelward.signing.verify import ManifestMismatchError, verify_model
+from modelward.signing.verify import ManifestCache, ManifestMismatchError, verify_model
 
 __all__ = ["add_parser", "run"]
 
@@ -31,6 +31,8 @@ examples:
   modelward verify ./bert --certificate-chain root-ca.pem
   modelward verify ./bert --key public.pem --require-clean --config modelward.toml
   modelward verify ./bert-onnx --key public.pem --lineage --search ./models
+  modelward verify ./bert-onnx --key ours.pem --lineage --lineage-key bert=upstream.pem
+  modelward verify ./bert-onnx --key ours.pem --lineage --lineage-keyring ./trusted-keys
   modelward verify ./bert --identity me@example.org --oidc-issuer https://accounts.example
 """
 
@@ -68,6 +70,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="walk and verify the chain of --derived-from records")
     parser.add_argument("--search", action="append", default=[], metavar="DIR",
                         help="folder to look for lineage sources in (repeatable)")
+    parser.add_argument("--lineage-key", action="append", default=[], metavar="NAME=PUBLIC.pem",
+                        help="the lineage source named NAME (recorded name or folder/file "
+                        "name) must verify with this key (repeatable)")
+    parser.add_argument("--lineage-keyring", metavar="DIR",
+                        help="public keys (*.pem, *.pub) any of which may have signed a "
+                        "lineage source not named by --lineage-key")
     add_verbose(parser)
     parser.set_defaults(run=run)
     return parser
@@ -84,6 +92,25 @@ def _verifier(args: argparse.Namespace) -> Verifier:
                          [Path(p) for p in args.certificate_chain])
 
 
+def _lineage_keys(args: argparse.Namespace) -> LineageKeys:
+    pinned: dict[str, Verifier] = {}
+    for pair in args.lineage_key:
+        name, sep, key = pair.partition("=")
+        if not sep or not name or not key:
+            raise InputError(f"--lineage-key {pair!r} is not NAME=PUBLIC.pem")
+        pinned[name] = load_verifier(Path(key))
+    keyring: list[Verifier] = []
+    if args.lineage_keyring:
+        folder = Path(args.lineage_keyring)
+        if not folder.is_dir():
+            raise InputError(f"--lineage-keyring {folder}: not a folder")
+        paths = sorted(p for p in folder.iterdir() if p.suffix in (".pem", ".pub"))
+        if not paths:
+            raise InputError(f"--lineage-keyring {folder}: no *.pem or *.pub key in it")
+        keyring = [load_verifier(p) for p in paths]
+    return LineageKeys(pinned, tuple(keyring))
+
+
 def _fail(message: str, lines: Sequence[str] = ()) -> int:
     print(f"modelward: verification FAILED: {message}", file=sys.stderr)
     for line in lines:
@@ -98,9 +125,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{model}: no such file or directory")
     verifier = _verifier(args)
     signature = Path(args.signature) if args.signature else None
+    cache: ManifestCache = {}  # each model hashed once, however many checks need it
+    if (args.lineage_key or args.lineage_keyring) and not args.lineage:
+        raise InputError("--lineage-key and --lineage-keyring need --lineage")
     if args.lineage:
         links = walk_lineage(model, verifier, signature=signature,
-                             search=[Path(p) for p in args.search])
+                             search=[Path(p) for p in args.search],
+                             keys=_lineage_keys(args), cache=cache)
         for i, link in enumerate(links):
             source = f" <- {link.source}" if link.source else ""
             conv = f" via {link.converter}" if link.converter else ""
@@ -111,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"{len(broken)} lineage link(s) do not hold")
     try:
         verified = verify_model(model, verifier, signature=signature, ignore_paths=args.ignore,
-                                workers=args.workers, max_files=args.max_files)
+                                workers=args.workers, max_files=args.max_files, cache=cache)
     except ManifestMismatchError as err:
         lines = [f"{kind}: {name}" for kind, names in (("changed", err.diff.changed),
                  ("removed", err.diff.removed), ("added", err.diff.added)) for name in names]

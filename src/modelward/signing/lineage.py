@@ -11,6 +11,12 @@ and its settings as the user stated them, and optionally the digest of a diff re
 source (at the recorded path, or under ``--search`` folders), checks its bytes against the
 record and its own signature, and repeats up the chain. Each link is reported; any broken
 link fails verification.
+
+Sources are often signed by someone else than the converted model (the upstream
+publisher signed the original, your team signed the ONNX export). `LineageKeys` says whose
+key each source must verify with: a key pinned to a source name (``--lineage-key
+NAME=KEY``), else any key of a keyring (``--lineage-keyring DIR``), else the model's own
+verifier. Pinning is stricter: a keyring key accepts any source it signed.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import enum
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,10 +42,12 @@ from modelward.signing.manifest import (
     diff_manifests,
 )
 from modelward.signing.sign import own_paths, sidecar, signature_path_for
-from modelward.signing.verify import verify_model
+from modelward.signing.verify import ManifestCache, cached_manifest, verify_model
 
 __all__ = [
     "LINEAGE_PREDICATE",
+    "AnyVerifier",
+    "LineageKeys",
     "LineageLink",
     "LinkStatus",
     "record_lineage",
@@ -162,6 +170,54 @@ class LineageLink:
         return self.status in (LinkStatus.VERIFIED, LinkStatus.ROOT)
 
 
+@dataclass(frozen=True)
+class AnyVerifier(Verifier):
+    """Accepts a signature that any one of `verifiers` accepts (a keyring)."""
+
+    verifiers: tuple[Verifier, ...]
+
+    def check_bundle(
+        self, material: dict[str, Any], signatures: Sequence[bytes], pae: bytes, path: Path
+    ) -> str:
+        errors = []
+        for verifier in self.verifiers:
+            try:
+                return verifier.check_bundle(material, signatures, pae, path)
+            except VerificationError as err:
+                errors.append(err.message)
+        raise VerificationError(
+            f"no key of the keyring verifies the signature ({len(errors)} tried)",
+            hint="; ".join(dict.fromkeys(errors)) or "the keyring is empty",
+        )
+
+    def check(self, material: dict[str, Any], signatures: Sequence[bytes], pae: bytes) -> str:
+        return self.check_bundle(material, signatures, pae, Path())
+
+
+@dataclass(frozen=True)
+class LineageKeys:
+    """Whose key each model on a lineage chain must verify with.
+
+    Attributes:
+        pinned: source name (as recorded, or the source's file/folder name) -> verifier.
+        keyring: verifiers any of which is accepted for sources not pinned.
+    """
+
+    pinned: Mapping[str, Verifier] = field(default_factory=dict)
+    keyring: tuple[Verifier, ...] = ()
+
+    def for_source(self, recorded: Mapping[str, Any], source: Path,
+                   default: Verifier) -> Verifier:
+        """The verifier for `source`: pinned by name, else the keyring, else `default`."""
+        for name in (str(recorded.get("name", "")), source.name,
+                     source.resolve().name):
+            if name and name in self.pinned:
+                return self.pinned[name]
+        if self.keyring:
+            return AnyVerifier((*self.keyring, default))
+        return default
+
+
 def _candidates(recorded: Mapping[str, Any], model: Path, search: Sequence[Path]) -> list[Path]:
     path = str(recorded.get("path", ""))
     name = str(recorded.get("name", ""))
@@ -173,16 +229,16 @@ def _candidates(recorded: Mapping[str, Any], model: Path, search: Sequence[Path]
     return [p for p in dict.fromkeys(out) if str(p) and p.exists()]
 
 
-def _link(model: Path, sig: Path | None, verifier: Verifier,
-          search: Sequence[Path]) -> tuple[LineageLink, Path | None]:
+def _link(model: Path, sig: Path | None, verifier: Verifier, search: Sequence[Path],
+          cache: ManifestCache) -> tuple[LineageLink, Path | None, Mapping[str, Any]]:
     try:
-        verified = verify_model(model, verifier, signature=sig)
+        verified = verify_model(model, verifier, signature=sig, cache=cache)
     except ModelwardError as err:
-        return LineageLink(model, None, LinkStatus.BROKEN, detail=err.message), None
+        return LineageLink(model, None, LinkStatus.BROKEN, detail=err.message), None, {}
     record = sidecar(verified.signature, "lineage")
     root = verified.manifest.root_digest
     if not record.exists():
-        return LineageLink(model, root, LinkStatus.ROOT, detail="no lineage record"), None
+        return LineageLink(model, root, LinkStatus.ROOT, detail="no lineage record"), None, {}
     try:
         statement, _ = read_bundle(record).verify(verifier)
         if statement.get("predicateType") != LINEAGE_PREDICATE:
@@ -200,24 +256,25 @@ def _link(model: Path, sig: Path | None, verifier: Verifier,
             f"{k}={v}" for k, v in sorted((conv.get("settings") or {}).items()))])) or None
     except (ModelwardError, KeyError, TypeError, ValueError, AttributeError) as err:
         detail = err.message if isinstance(err, ModelwardError) else f"malformed record: {err}"
-        return LineageLink(model, root, LinkStatus.BROKEN, detail=detail), None
+        return LineageLink(model, root, LinkStatus.BROKEN, detail=detail), None, {}
     digest = str(recorded["root_digest"])
     found = _candidates(recorded, model, search)
     if not found:
         return LineageLink(model, root, LinkStatus.SOURCE_MISSING, None, digest, converter,
-                           f"source {recorded.get('path')} not found (try --search DIR)"), None
+                           f"source {recorded.get('path')} not found (try --search DIR)"), None, {}
     source = found[0]
     try:
-        actual = build_manifest(source, serialization, extra_ignores=own_paths(
-            source, signature_path_for(source)))
+        actual = cached_manifest(cache, source, serialization,
+                                 own_paths(source, signature_path_for(source)))
     except ModelwardError as err:
         return LineageLink(model, root, LinkStatus.BROKEN, source, digest, converter,
-                           err.message), None
+                           err.message), None, {}
     diff = diff_manifests(expected, actual, check_empty=serialization.method == "files")
     if diff:
         return LineageLink(model, root, LinkStatus.SOURCE_CHANGED, source, digest, converter,
-                           diff.describe()), None
-    return LineageLink(model, root, LinkStatus.VERIFIED, source, digest, converter), source
+                           diff.describe()), None, {}
+    return (LineageLink(model, root, LinkStatus.VERIFIED, source, digest, converter), source,
+            recorded)
 
 
 def walk_lineage(
@@ -227,11 +284,16 @@ def walk_lineage(
     signature: Path | None = None,
     search: Sequence[Path] = (),
     max_chain: int = MAX_CHAIN,
+    keys: LineageKeys | None = None,
+    cache: ManifestCache | None = None,
 ) -> list[LineageLink]:
     """Follow a model's lineage records back to a model that has none.
 
-    Every model on the chain must verify with `verifier`; a source that is not signed
-    ends the chain as a broken link (its provenance cannot be established).
+    The model verifies with `verifier`; each source with the key `keys` gives for it
+    (default: `verifier` too). A source that is not signed, or signed by a key not
+    trusted for it, ends the chain as a broken link (its provenance cannot be
+    established). Each model is hashed once (`cache`, which the caller may share with a
+    later `verify_model` of the same model).
 
     Returns:
         One link per model, the given model first. The chain is intact when every
@@ -241,12 +303,17 @@ def walk_lineage(
     seen: set[str] = set()
     current: Path | None = model
     sig = signature
+    keys = keys or LineageKeys()
+    cache = {} if cache is None else cache
+    link_verifier = verifier
     while current is not None:
         if len(links) >= max_chain:
             links.append(LineageLink(current, None, LinkStatus.BROKEN,
                                      detail=f"chain longer than {max_chain} links"))
             break
-        link, current = _link(current, sig, verifier, search)
+        link, current, recorded = _link(current, sig, link_verifier, search, cache)
+        if current is not None:
+            link_verifier = keys.for_source(recorded, current, verifier)
         sig = None
         if link.root_digest is not None and link.root_digest in seen:
             links.append(LineageLink(link.model, link.root_digest, LinkStatus.BROKEN,

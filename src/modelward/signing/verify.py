@@ -8,8 +8,9 @@ file by file. Any doubt is an error: there is no "verified with warnings".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from modelward.errors import VerificationError
@@ -19,12 +20,43 @@ from modelward.signing.manifest import (
     MAX_FILES,
     Manifest,
     ManifestDiff,
+    Serialization,
     build_manifest,
     diff_manifests,
 )
 from modelward.signing.sign import manifest_from_statement, own_paths, signature_path_for
 
-__all__ = ["ManifestMismatchError", "VerifiedModel", "verify_model"]
+__all__ = ["ManifestCache", "ManifestMismatchError", "VerifiedModel", "cached_manifest",
+           "verify_model"]
+
+ManifestCache = MutableMapping[tuple[str, Serialization, tuple[str, ...]], Manifest]
+"""Manifests already hashed in this run, by (real path, serialization less its ignore
+list, every path ignored).
+
+``verify --lineage`` hashes a source once to check it against the lineage record and
+again to check the source's own signature; the model itself is checked by the chain walk
+and then by ``verify``. A cache shared across those calls makes each model hashed once.
+"""
+
+
+def cached_manifest(
+    cache: ManifestCache | None,
+    model: Path,
+    serialization: Serialization,
+    extra_ignores: Sequence[str],
+    workers: int | None = None,
+    max_files: int = MAX_FILES,
+) -> Manifest:
+    """`build_manifest`, reusing a manifest hashed earlier in this run under the same terms."""
+    ignored = tuple(sorted({*serialization.ignore_paths, *extra_ignores}))
+    key = (os.path.realpath(model), replace(serialization, ignore_paths=()), ignored)
+    if cache is not None and key in cache:
+        return replace(cache[key], serialization=serialization)
+    manifest = build_manifest(model, serialization, extra_ignores=extra_ignores,
+                              workers=workers, max_files=max_files)
+    if cache is not None:
+        cache[key] = manifest
+    return manifest
 
 
 class ManifestMismatchError(VerificationError):
@@ -67,6 +99,7 @@ def verify_model(
     ignore_paths: Sequence[str] = (),
     workers: int | None = None,
     max_files: int = MAX_FILES,
+    cache: ManifestCache | None = None,
 ) -> VerifiedModel:
     """Check `model` against its signature.
 
@@ -77,6 +110,7 @@ def verify_model(
         ignore_paths: more relative paths to leave out at verification.
         workers: hashing threads.
         max_files: refuse folders with more files.
+        cache: manifests hashed earlier in this run (`ManifestCache`), to hash once.
 
     Returns:
         The verified model.
@@ -91,13 +125,8 @@ def verify_model(
     bundle = read_bundle(sig_path)
     statement, signer = bundle.verify(verifier)
     expected, covers_empty = manifest_from_statement(statement, str(sig_path))
-    actual = build_manifest(
-        model,
-        expected.serialization,
-        extra_ignores=[*own_paths(model, sig_path), *ignore_paths],
-        workers=workers,
-        max_files=max_files,
-    )
+    actual = cached_manifest(cache, model, expected.serialization,
+                             [*own_paths(model, sig_path), *ignore_paths], workers, max_files)
     diff = diff_manifests(expected, actual, check_empty=covers_empty)
     if diff:
         raise ManifestMismatchError(model, diff)

@@ -14,9 +14,9 @@ from modelward.policy import Policy
 from modelward.scan import scan_path
 from modelward.signing.attestation import attest_scan, verify_scan_attestation
 from modelward.signing.keys import load_signing_key, load_verifier
-from modelward.signing.lineage import LinkStatus, record_lineage, walk_lineage
+from modelward.signing.lineage import LineageKeys, LinkStatus, record_lineage, walk_lineage
 from modelward.signing.sign import sign_model
-from modelward.signing.verify import verify_model
+from modelward.signing.verify import ManifestCache, verify_model
 
 
 def _attest(model: Path, keys: Any, policy: Policy | None = None) -> Path:
@@ -128,3 +128,73 @@ def test_lineage_unsigned_source_is_broken(model: Path, keys: Any, tmp_path: Pat
     links = walk_lineage(derived, load_verifier(keys["p256"].public))
     assert links[0].status is LinkStatus.VERIFIED
     assert links[1].status is LinkStatus.BROKEN and not links[1].ok
+
+
+def _two_signers(model: Path, keys: Any, tmp_path: Path) -> Path:
+    """`model` signed upstream with the P-384 key; its derivative signed with P-256."""
+    sign_model(model, load_signing_key(keys["p384"].private))
+    derived = tmp_path / "derived"
+    derived.mkdir()
+    (derived / "w.bin").write_bytes(b"d")
+    _derive(model, derived, keys)
+    return derived
+
+
+def test_lineage_source_signed_by_another_key(model: Path, keys: Any, tmp_path: Path) -> None:
+    derived = _two_signers(model, keys, tmp_path)
+    ours = load_verifier(keys["p256"].public)
+    links = walk_lineage(derived, ours)  # one key for the whole chain: the source breaks
+    assert links[1].status is LinkStatus.BROKEN and "another key" in links[1].detail
+    pinned = LineageKeys({model.name: load_verifier(keys["p384"].public)})
+    assert [link.ok for link in walk_lineage(derived, ours, keys=pinned)] == [True, True]
+    wrong_pin = LineageKeys({model.name: load_verifier(keys["other"].public)})
+    assert not walk_lineage(derived, ours, keys=wrong_pin)[1].ok
+    ring = LineageKeys(keyring=(load_verifier(keys["other"].public),
+                                load_verifier(keys["p384"].public)))
+    links = walk_lineage(derived, ours, keys=ring)
+    assert [link.ok for link in links] == [True, True]
+    bad_ring = LineageKeys(keyring=(load_verifier(keys["other"].public),))
+    links = walk_lineage(derived, ours, keys=bad_ring)
+    assert not links[1].ok and "keyring" in links[1].detail
+
+
+def test_lineage_hashes_each_model_once(model: Path, keys: Any, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import modelward.signing.verify as verify_mod
+
+    sign_model(model, load_signing_key(keys["p256"].private))
+    derived = tmp_path / "derived"
+    derived.mkdir()
+    (derived / "w.bin").write_bytes(b"d")
+    _derive(model, derived, keys)
+    calls: list[Path] = []
+    real = verify_mod.build_manifest
+
+    def counting(path: Path, *args: Any, **kw: Any) -> Any:
+        calls.append(Path(path))
+        return real(path, *args, **kw)
+
+    monkeypatch.setattr(verify_mod, "build_manifest", counting)
+    cache: ManifestCache = {}
+    verifier = load_verifier(keys["p256"].public)
+    assert all(link.ok for link in walk_lineage(derived, verifier, cache=cache))
+    verify_model(derived, verifier, cache=cache)  # what `verify --lineage` does next
+    assert sorted(map(str, calls)) == sorted([str(derived), str(model)])
+
+
+def test_cli_lineage_keys(model: Path, keys: Any, tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    from modelward.cli import main
+
+    derived = _two_signers(model, keys, tmp_path)
+    base = ["verify", str(derived), "--key", str(keys["p256"].public), "--lineage"]
+    assert main(base) == 1
+    assert main([*base, "--lineage-key", f"{model.name}={keys['p384'].public}"]) == 0
+    ring = tmp_path / "ring"
+    ring.mkdir()
+    shutil.copy(keys["p384"].public, ring / "upstream.pub")
+    assert main([*base, "--lineage-keyring", str(ring)]) == 0
+    assert main([*base, "--lineage-key", "no-equals-sign"]) == 2
+    assert main(["verify", str(derived), "--key", str(keys["p256"].public),
+                 "--lineage-keyring", str(ring)]) == 2  # needs --lineage
+    capsys.readouterr()
