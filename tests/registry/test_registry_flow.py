@@ -158,8 +158,19 @@ def test_rescan_quarantines_under_stricter_policy(live: Live, tokens: dict[str, 
     after = pub.version("m", "1")
     if first["findings"]:
         assert results == [{"name": "m", "version": "1", "before": "published",
-                            "after": "quarantined"}]
+                            "after": "quarantined", "error": None}]
         assert after["state"] == "quarantined"
+        # the change is in the version's append-only history and in the audit log
+        assert [(h["kind"], h["from"], h["to"]) for h in after["history"]] == [
+            ("scan", "scanning", "published"), ("rescan", "published", "quarantined")]
+        assert after["history"][1]["policy_digest"] == live.registry.policy.digest()
+        audit = live.registry.audit_log()
+        assert any(e["action"] == "version.state" and e["detail"]["to"] == "quarantined"
+                   for e in audit)
+        with pytest.raises(RegistryError, match="quarantined"):
+            pub.pull("m", "1", tmp_path / "out")
+        with pytest.raises(RegistryError, match="HTTP 403"):
+            pub._open("GET", "/api/v1/models/m/versions/1/files/extra.bin")
     else:
         assert results[0]["after"] == "published"
     assert after["policy_digest"] == live.registry.policy.digest()

@@ -3,8 +3,9 @@
 ``serve`` needs no set-up: a data folder (default ``./modelward-registry``) gets an SQLite
 database, a blob store and a signing key. ``--database-url postgresql://...`` and
 ``--blob-url s3://bucket/prefix`` switch to a team setup. On the first start with no
-token, an admin token is created and printed once. ``token`` creates tokens on the
-server's machine; ``ls``, ``show`` and ``rescan`` talk to a running registry.
+token, an admin token is created and printed once. ``token`` creates, lists and revokes tokens and ``gc``
+collects garbage, on the server's machine (they open its storage directly);
+``ls``, ``show`` and ``rescan`` talk to a running registry.
 """
 
 from __future__ import annotations
@@ -54,9 +55,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     serve.add_argument("--max-file-size", type=int, metavar="BYTES", help="per-file limit")
     serve.add_argument("--require-token", action="store_true",
                        help="no anonymous browsing or pulling of public models")
-    token = sub.add_parser("token", help="create an API token (on the server machine)")
+    token = sub.add_parser(
+        "token", help="create, list or revoke API tokens (on the server machine)",
+        description="'token [create] PRINCIPAL --role ROLE' prints a new token; "
+        "'token ls' lists tokens (ids, never secrets); 'token revoke ID' revokes one "
+        "(id, unique id prefix of 8+ characters, or the token itself).",
+        usage="%(prog)s [create] PRINCIPAL [--role ROLE] | ls | revoke ID")
     _storage_options(token)
-    token.add_argument("principal", help="who the token is for")
+    token.add_argument("words", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     token.add_argument("--role", choices=("reader", "publisher", "admin"), default="reader")
     token.add_argument("--expires-days", type=float, metavar="DAYS",
                        help="expiry (default: none)")
@@ -67,9 +73,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="show a model or a version (NAME or NAME:VERSION)")
     show.add_argument("reference", metavar="NAME[:VERSION]")
     registry_options(show)
-    rescan = sub.add_parser("rescan", help="re-scan every published model (admin)")
+    rescan = sub.add_parser("rescan", help="re-scan every published model in the background "
+                            "(admin); follows its progress")
     registry_options(rescan)
-    for p in (serve, token, ls, show, rescan):
+    rescan.add_argument("--no-wait", action="store_true",
+                        help="start it and print its id without following it")
+    gc = sub.add_parser("gc", help="remove expired uploads and unreferenced blobs "
+                        "(on the server machine)")
+    _storage_options(gc)
+    gc.add_argument("--grace-hours", type=float, default=1.0, metavar="H",
+                    help="keep anything written less than H hours ago (default 1)")
+    gc.add_argument("--dry-run", action="store_true", help="only report what would go")
+    for p in (serve, token, ls, show, rescan, gc):
         add_verbose(p)
     parser.set_defaults(run=run)
     return parser
@@ -104,13 +119,71 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     from modelward.registry.config import build_registry
+    from modelward.registry.maintenance import list_tokens, revoke_token
+    from modelward.registry.service import Principal
+
+    words = list(args.words)
+    action = words.pop(0) if words[0] in ("create", "ls", "revoke") and \
+        (len(words) > 1 or words[0] == "ls") else "create"
+    if (action == "ls" and words) or (action != "ls" and len(words) != 1):
+        print("usage: modelward registry token [create] PRINCIPAL | ls | revoke ID",
+              file=sys.stderr)
+        return int(ExitCode.ERROR)
+    operator = Principal("cli", "admin")  # whoever can open the data folder is admin
+    registry = build_registry(_config(args))
+    try:
+        if action == "create":
+            expires = dt.timedelta(days=args.expires_days) if args.expires_days else None
+            print(registry.create_token(words[0], args.role, expires_in=expires))
+        elif action == "revoke":
+            done = revoke_token(registry, operator, words[0])
+            print(f"revoked {done['id']} ({done['principal']}, {done['role']})")
+        else:
+            for t in list_tokens(registry, operator):
+                print(f"{t['id']}\t{t['principal']}\t{t['role']}\t{t['status']}\t"
+                      f"created {t['created_at']}\texpires {t['expires_at'] or 'never'}")
+    finally:
+        registry.close()
+    return int(ExitCode.OK)
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from modelward.registry.config import build_registry
+    from modelward.registry.maintenance import collect_garbage
+    from modelward.registry.service import Principal
 
     registry = build_registry(_config(args))
     try:
-        expires = dt.timedelta(days=args.expires_days) if args.expires_days else None
-        print(registry.create_token(args.principal, args.role, expires_in=expires))
+        report = collect_garbage(registry, Principal("cli", "admin"),
+                                 grace_s=args.grace_hours * 3600, dry_run=args.dry_run)
     finally:
         registry.close()
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb}: {report['orphan_blobs']} orphan blobs, {report['expired_uploads']} "
+          f"expired uploads, {report['stale_temporary']} stale temporary files")
+    return int(ExitCode.OK)
+
+
+def _rescan(client: Any, no_wait: bool) -> int:
+    if no_wait:
+        record = client.start_rescan()
+        print(f"rescan {record['id']} started: {record['total']} versions")
+        return int(ExitCode.OK)
+
+    def progress(status: dict[str, Any]) -> None:
+        if sys.stderr.isatty() or status["state"] != "running":
+            end = "\n" if status["state"] != "running" else "\r"
+            print(f"rescan {status['id'][:12]}: {status['done']}/{status['total']} versions, "
+                  f"{status['changed']} changed, {status['failed']} failed", end=end,
+                  file=sys.stderr)
+
+    results = client.rescan(on_progress=progress)
+    changed = 0
+    for r in results:
+        mark = "" if r["before"] == r["after"] else "  (changed)"
+        changed += mark != ""
+        print(f"{r['name']}:{r['version']}: {r['before']} -> {r['after']}{mark}")
+    print(f"rescanned {len(results)} versions, {changed} changed")
     return int(ExitCode.OK)
 
 
@@ -123,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
         return _serve(args)
     if action == "token":
         return _token(args)
+    if action == "gc":
+        return _gc(args)
     client = RegistryClient(args.registry, token_of(args))
     if action == "ls":
         models = client.models(args.query)
@@ -137,11 +212,4 @@ def run(args: argparse.Namespace) -> int:
         data = client.version(name, version) if sep else client.model(args.reference)
         print(json.dumps(data, indent=2))
         return int(ExitCode.OK)
-    results = client.rescan()
-    changed = 0
-    for r in results:
-        mark = "" if r["before"] == r["after"] else "  (changed)"
-        changed += mark != ""
-        print(f"{r['name']}:{r['version']}: {r['before']} -> {r['after']}{mark}")
-    print(f"rescanned {len(results)} versions, {changed} changed")
-    return int(ExitCode.OK)
+    return _rescan(client, args.no_wait)

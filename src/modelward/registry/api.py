@@ -170,8 +170,12 @@ async def model_resource(request: Request) -> Response:
     if version is None:
         return JSONResponse(await run_in_threadpool(registry.model, who, name))
     if kind is None:
+        from modelward.registry.rescans import version_history
+
         info = await run_in_threadpool(registry.version, who, name, version)
-        return JSONResponse(info.to_json())
+        data = info.to_json()
+        data["history"] = await run_in_threadpool(version_history, registry, info.id)
+        return JSONResponse(data)
     if kind == "review":
         raise NotFoundError("use POST for reviews")
     info = await run_in_threadpool(registry.downloadable, who, name, version)
@@ -239,11 +243,68 @@ async def commit(request: Request) -> Response:
 
 @guarded
 async def rescan(request: Request) -> Response:
+    """Start a background rescan; answers 202 at once with where to follow it."""
     registry: Registry = request.app.state.registry
     who = await principal_of(request)
-    wait = request.query_params.get("wait", "true") != "false"
-    results = await run_in_threadpool(registry.rescan_all, who, wait=wait)
-    return JSONResponse({"results": results})
+    record = await run_in_threadpool(registry.start_rescan, who)
+    return JSONResponse(record, status_code=202,
+                        headers={"Location": f"/api/v1/admin/rescans/{record['id']}"})
+
+
+@guarded
+async def rescans(request: Request) -> Response:
+    from modelward.registry.rescans import list_rescans
+
+    registry: Registry = request.app.state.registry
+    who = await principal_of(request)
+    return JSONResponse({"rescans": await run_in_threadpool(list_rescans, registry, who)})
+
+
+@guarded
+async def rescan_status(request: Request) -> Response:
+    from modelward.registry.rescans import get_rescan
+
+    registry: Registry = request.app.state.registry
+    who = await principal_of(request)
+    return JSONResponse(await run_in_threadpool(get_rescan, registry, who,
+                                                request.path_params["rescan"]))
+
+
+@guarded
+async def gc(request: Request) -> Response:
+    from modelward.registry.maintenance import DEFAULT_GRACE_S, collect_garbage
+
+    registry: Registry = request.app.state.registry
+    who = await principal_of(request)
+    body = await read_json(request)
+    grace = body.get("grace_s", DEFAULT_GRACE_S)
+    dry_run = body.get("dry_run", False)
+    if not isinstance(grace, (int, float)) or isinstance(grace, bool) or grace < 0 \
+            or not isinstance(dry_run, bool):
+        raise BadRequestError("grace_s must be a number >= 0 and dry_run a boolean")
+    return JSONResponse(await run_in_threadpool(
+        lambda: collect_garbage(registry, who, grace_s=float(grace), dry_run=dry_run)))
+
+
+@guarded
+async def tokens(request: Request) -> Response:
+    from modelward.registry.maintenance import list_tokens
+
+    registry: Registry = request.app.state.registry
+    who = await principal_of(request)
+    if request.method == "POST":
+        return await create_token(request)
+    return JSONResponse({"tokens": await run_in_threadpool(list_tokens, registry, who)})
+
+
+@guarded
+async def revoke_token(request: Request) -> Response:
+    from modelward.registry.maintenance import revoke_token as revoke
+
+    registry: Registry = request.app.state.registry
+    who = await principal_of(request)
+    return JSONResponse(await run_in_threadpool(revoke, registry, who,
+                                                request.path_params["token"]))
 
 
 @guarded
@@ -294,6 +355,10 @@ def api_routes() -> list[Route]:
         Route("/api/v1/uploads/{upload}/files/{path:path}", put_file, methods=["PUT"]),
         Route("/api/v1/uploads/{upload}/commit", commit, methods=["POST"]),
         Route("/api/v1/admin/rescan", rescan, methods=["POST"]),
+        Route("/api/v1/admin/rescans", rescans),
+        Route("/api/v1/admin/rescans/{rescan}", rescan_status),
+        Route("/api/v1/admin/gc", gc, methods=["POST"]),
         Route("/api/v1/admin/audit", audit),
-        Route("/api/v1/admin/tokens", create_token, methods=["POST"]),
+        Route("/api/v1/admin/tokens", tokens, methods=["GET", "POST"]),
+        Route("/api/v1/admin/tokens/{token}/revoke", revoke_token, methods=["POST"]),
     ]

@@ -2,7 +2,8 @@
 
 `create_app` wires a `Registry` into Starlette; `serve` runs it with uvicorn after
 re-queueing scans that a previous process did not finish (a crash or a kill during a
-push leaves only versions that are not yet downloadable, and their jobs run again).
+push leaves only versions that are not yet downloadable, and their jobs run again) and
+queueing a garbage collection of what never-committed pushes left behind.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def create_app(registry: Registry, *, resume: bool = True) -> Starlette:
 
     Args:
         registry: the registry (its storage and workers).
-        resume: queue interrupted scans at start-up.
+        resume: queue interrupted scans and a garbage collection at start-up.
     """
 
     @asynccontextmanager
@@ -39,6 +40,7 @@ def create_app(registry: Registry, *, resume: bool = True) -> Starlette:
             count = registry.resume_pending()
             if count:
                 log.warning("re-queued %d interrupted scan(s)", count)
+            registry.start_gc()
         yield
 
     async def on_error(request: Request, exc: Exception) -> Response:

@@ -5,7 +5,9 @@ can never be replaced by different content. Writes are all-or-nothing: bytes str
 a temporary file while being hashed; only when the digest and size match what the client
 declared does the blob appear under its key (``os.replace`` locally, a single PUT or a
 completed multipart upload on S3, both atomic). A cut-off upload leaves only a temporary
-file, which `LocalBlobStore` removes on start.
+file, which the store removes on start (and `cleanup_stale` later); on S3 an interrupted
+multipart upload is invisible and `cleanup_stale` aborts it. `iter_blobs` and `delete`
+exist for the garbage collector (``registry.maintenance``), which alone removes blobs.
 """
 
 from __future__ import annotations
@@ -119,6 +121,30 @@ class BlobStore(abc.ABC):
     def materialize(self, digest: str, dest: Path) -> None:
         """Write the blob to `dest` (a new file; hard link where possible)."""
 
+    @abc.abstractmethod
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        """Every stored blob as ``(digest, last modified as a POSIX timestamp)``."""
+
+    @abc.abstractmethod
+    def delete(self, digest: str) -> None:
+        """Remove a blob (only the garbage collector calls this)."""
+
+    def cleanup_stale(self, older_than: float) -> int:
+        """Remove temporary upload files last written before `older_than` (a timestamp).
+
+        Returns:
+            How many were removed.
+        """
+        removed = 0
+        for stale in self.tmp_dir.glob("upload-*.part"):
+            try:
+                if stale.stat().st_mtime < older_than:
+                    stale.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
 
 class LocalBlobStore(BlobStore):
     """Blobs as files under ``ROOT/sha256/ab/cdef...``."""
@@ -162,6 +188,21 @@ class LocalBlobStore(BlobStore):
         except OSError:
             shutil.copyfile(self._path(digest), dest)
 
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        for shard in sorted((self.root / "sha256").iterdir()):
+            if not shard.is_dir() or len(shard.name) != 2:
+                continue
+            for blob in shard.iterdir():
+                digest = shard.name + blob.name
+                if _DIGEST_RE.fullmatch(digest):
+                    try:
+                        yield digest, blob.stat().st_mtime
+                    except FileNotFoundError:
+                        continue
+
+    def delete(self, digest: str) -> None:
+        self._path(digest).unlink(missing_ok=True)
+
 
 class S3BlobStore(BlobStore):
     """Blobs as objects ``PREFIX/sha256/<digest>`` in an S3-compatible bucket.
@@ -183,6 +224,8 @@ class S3BlobStore(BlobStore):
         self._client: Any = boto3.client("s3", endpoint_url=endpoint)
         self.tmp_dir = tmp_dir
         tmp_dir.mkdir(parents=True, exist_ok=True)
+        for stale in tmp_dir.glob("upload-*.part"):  # left by a crash
+            stale.unlink(missing_ok=True)
 
     def _key(self, digest: str) -> str:
         check_digest(digest)
@@ -216,6 +259,35 @@ class S3BlobStore(BlobStore):
 
     def materialize(self, digest: str, dest: Path) -> None:
         self._client.download_file(self.bucket, self._key(digest), str(dest))
+
+    def _listing_prefix(self) -> str:
+        return f"{self.prefix}/sha256/" if self.prefix else "sha256/"
+
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        prefix = self._listing_prefix()
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix)
+        for page in pages:
+            for item in page.get("Contents", []):
+                digest = str(item["Key"])[len(prefix):]
+                if _DIGEST_RE.fullmatch(digest):
+                    yield digest, float(item["LastModified"].timestamp())
+
+    def delete(self, digest: str) -> None:
+        self._client.delete_object(Bucket=self.bucket, Key=self._key(digest))
+
+    def cleanup_stale(self, older_than: float) -> int:
+        """Also abort multipart uploads (a killed server's) started before `older_than`."""
+        removed = super().cleanup_stale(older_than)
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self._listing_prefix())
+        for page in pages:
+            for item in page.get("Uploads", []):
+                if float(item["Initiated"].timestamp()) < older_than:
+                    self._client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=item["Key"], UploadId=item["UploadId"])
+                    removed += 1
+        return removed
 
 
 def open_blob_store(url: str, data_dir: Path) -> BlobStore:

@@ -109,8 +109,28 @@ class RegistryClient:
         return dict(self._json("GET", f"/api/v1/models/{check_model_name(name)}/versions/"
                                       f"{check_version(version)}"))
 
-    def rescan(self) -> list[dict[str, Any]]:
-        return list(self._json("POST", "/api/v1/admin/rescan")["results"])
+    def start_rescan(self) -> dict[str, Any]:
+        """Start a background rescan (admin); returns its record (``id``, ``total``...)."""
+        return dict(self._json("POST", "/api/v1/admin/rescan", {}))
+
+    def rescan_status(self, rescan_id: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/api/v1/admin/rescans/{rescan_id}"))
+
+    def rescan(self, *, timeout: float = 3600, interval: float = 0.3,
+               on_progress: Callable[[dict[str, Any]], None] | None = None
+               ) -> list[dict[str, Any]]:
+        """Start a rescan and follow it to the end; returns each version's before/after."""
+        record = self.start_rescan()
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.rescan_status(str(record["id"]))
+            if on_progress is not None:
+                on_progress(status)
+            if status["state"] != "running":
+                return list(status["results"])
+            if time.monotonic() > deadline:
+                raise RegistryError(f"rescan {record['id']} still running after {timeout}s")
+            time.sleep(interval)
 
     def push(self, model: Path, name: str, version: str, *, visibility: str = "public",
              description: str = "", derived_from: str | None = None,

@@ -4,7 +4,8 @@ The registry's queries are written once, with ``?`` placeholders, and run on eit
 database; the URL picks which (``sqlite:///path/registry.db`` or ``postgresql://...``).
 Safety that must not depend on application code is enforced by the database itself:
 unique ``(name, version)`` (one winner among concurrent pushes), and triggers that make
-the audit log and version file lists append-only and a version's identity immutable.
+the audit log, version file lists and version state history (``version_events``)
+append-only and a version's identity immutable.
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ CREATE TABLE IF NOT EXISTS uploads (
     visibility TEXT NOT NULL, description TEXT NOT NULL, derived_from TEXT,
     files TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rescans (
+    id TEXT PRIMARY KEY, started_by TEXT NOT NULL, started_at TEXT NOT NULL,
+    finished_at TEXT, state TEXT NOT NULL, policy_digest TEXT NOT NULL,
+    total INTEGER NOT NULL, done INTEGER NOT NULL, changed INTEGER NOT NULL,
+    failed INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS grants (
+    name TEXT NOT NULL REFERENCES models(name), principal TEXT NOT NULL,
+    granted_by TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (name, principal)
+);
 """
 
 _SQLITE_EXTRA: Final = """
@@ -58,6 +69,15 @@ CREATE TABLE IF NOT EXISTS audit (
     action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL,
     prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS version_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, version_id TEXT NOT NULL REFERENCES versions(id),
+    at TEXT NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL, from_state TEXT NOT NULL,
+    to_state TEXT NOT NULL, policy_digest TEXT, rescan_id TEXT, detail TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON version_events
+BEGIN SELECT RAISE(ABORT, 'version history is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON version_events
+BEGIN SELECT RAISE(ABORT, 'version history is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -78,6 +98,11 @@ CREATE TABLE IF NOT EXISTS audit (
     action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL,
     prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS version_events (
+    seq BIGSERIAL PRIMARY KEY, version_id TEXT NOT NULL REFERENCES versions(id),
+    at TEXT NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL, from_state TEXT NOT NULL,
+    to_state TEXT NOT NULL, policy_digest TEXT, rescan_id TEXT, detail TEXT NOT NULL
+);
 CREATE OR REPLACE FUNCTION mw_refuse() RETURNS trigger AS $$
 BEGIN RAISE EXCEPTION '% on % refused: append-only / immutable', TG_OP, TG_TABLE_NAME; END
 $$ LANGUAGE plpgsql;
@@ -91,6 +116,8 @@ BEGIN
   RETURN NEW;
 END $$ LANGUAGE plpgsql;
 CREATE OR REPLACE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
+FOR EACH ROW EXECUTE FUNCTION mw_refuse();
+CREATE OR REPLACE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON version_events
 FOR EACH ROW EXECUTE FUNCTION mw_refuse();
 CREATE OR REPLACE TRIGGER files_immutable BEFORE UPDATE OR DELETE ON files
 FOR EACH ROW EXECUTE FUNCTION mw_refuse();

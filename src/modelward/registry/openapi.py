@@ -95,10 +95,26 @@ OPENAPI: Final[dict[str, Any]] = {
             "create the version (409 if it exists) and queue its scan", auth="publisher",
             ok="201", params=("upload",))},
         "/api/v1/admin/rescan": {"post": _op(
-            "scan every published and quarantined version again", auth="admin")},
+            "start a background rescan of every published and quarantined version "
+            "(409 while one runs); follow it at Location", auth="admin", ok="202")},
+        "/api/v1/admin/rescans": {"get": _op("recent rescans and their progress",
+                                             auth="admin")},
+        "/api/v1/admin/rescans/{rescan}": {"get": _op(
+            "a rescan's progress (total, done, changed, failed) and per-version results",
+            auth="admin", params=("rescan",))},
+        "/api/v1/admin/gc": {"post": _op(
+            "remove expired uploads and unreferenced blobs older than grace_s",
+            auth="admin", body={"type": "object", "properties": {
+                "grace_s": {"type": "number", "minimum": 0},
+                "dry_run": {"type": "boolean"}}})},
+        "/api/v1/admin/tokens/{token}/revoke": {"post": _op(
+            "revoke a token by id, unique id prefix (8+ characters) or secret",
+            auth="admin", params=("token",))},
         "/api/v1/admin/audit": {"get": _op("the audit log and whether its hash chain holds",
                                            auth="admin")},
-        "/api/v1/admin/tokens": {"post": _op(
+        "/api/v1/admin/tokens": {"get": _op(
+            "list tokens: id, principal, role, dates, status (never secrets)", auth="admin"),
+                                 "post": _op(
             "create an API token", auth="admin", ok="201",
             body={"type": "object", "required": ["principal", "role"], "properties": {
                 "principal": {"type": "string"},

@@ -60,9 +60,19 @@ def _source_dir(registry: Registry, derived_from: str, root: Path) -> Path | Non
     return source
 
 
-def process_version(registry: Registry, version_id: str, *, rescan: bool = False) -> None:
-    """Scan, sign and publish (or quarantine) one version."""
-    from modelward.registry.service import materialize
+def process_version(registry: Registry, version_id: str, *, rescan: bool = False,
+                    rescan_id: str | None = None) -> tuple[str, str]:
+    """Scan, sign and publish (or quarantine) one version.
+
+    A version's files never change; what a (re)scan changes is its state, verdict,
+    findings and the signed attestation for the current policy. Each state decision is
+    appended to the version's history (``version_events``, append-only) in the same
+    transaction, and a changed state is also written to the audit log.
+
+    Returns:
+        The state before and after.
+    """
+    from modelward.registry.service import materialize, now
 
     info: VersionInfo = registry.version_by_id(version_id)
     if not rescan:
@@ -104,8 +114,15 @@ def process_version(registry: Registry, version_id: str, *, rescan: bool = False
         verdict = "incomplete"
     with registry.db.transaction() as tx:
         current = tx.one("SELECT state FROM versions WHERE id = ?", (version_id,))
-        if current is not None and current[0] == "rejected":
+        before = str(current[0]) if current is not None else "pending"
+        if before == "rejected":
             state = "rejected"  # an admin decision is never undone by a rescan
+        tx.execute("INSERT INTO version_events (version_id, at, actor, kind, from_state, "
+                   "to_state, policy_digest, rescan_id, detail) "
+                   "VALUES (?, ?, 'registry', ?, ?, ?, ?, ?, ?)",
+                   (version_id, now(), "rescan" if rescan else "scan", before, state,
+                    registry.policy.digest(), rescan_id,
+                    json.dumps({"verdict": verdict, "findings": len(findings)})))
         tx.execute(
             "UPDATE versions SET state = ?, root_digest = ?, policy_digest = ?, verdict = ?, "
             "findings = ?, progress_done = progress_total, error = NULL, signature_blob = ?, "
@@ -116,4 +133,10 @@ def process_version(registry: Registry, version_id: str, *, rescan: bool = False
              report.started_at, "registry", version_id))
     registry.audit("registry", "version.rescan" if rescan else "version.scan",
                    f"{info.name}:{info.version}",
-                   {"state": state, "verdict": verdict, "findings": len(findings)})
+                   {"from": before, "state": state, "verdict": verdict,
+                    "findings": len(findings), "rescan": rescan_id})
+    if rescan and before != state:
+        registry.audit("registry", "version.state", f"{info.name}:{info.version}",
+                       {"from": before, "to": state, "rescan": rescan_id,
+                        "policy": registry.policy.digest()})
+    return before, state

@@ -143,6 +143,7 @@ class Registry:
         work_dir.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mw-scan")
         self._audit_lock = threading.Lock()
+        self.gc_lock = threading.Lock()  # orders garbage collection against new uploads
         self.jobs: dict[str, Future[None]] = {}
 
     # -- tokens and audit --------------------------------------------------------------
@@ -282,7 +283,7 @@ class Registry:
         if total > self.limits.max_version_size:
             raise TooLargeError(f"{total} bytes in all is over the limit of "
                                 f"{self.limits.max_version_size}")
-        with self.db.transaction() as tx:
+        with self.gc_lock, self.db.transaction() as tx:
             model = self._model_row(tx, name)
             if model is not None and model[0] != who.name and not who.has("admin"):
                 raise ForbiddenError(f"model {name} belongs to {model[0]}")
@@ -397,52 +398,78 @@ class Registry:
 
     # -- scanning ----------------------------------------------------------------------
 
-    def enqueue(self, version_id: str, *, rescan: bool = False) -> Future[None]:
-        future = self._executor.submit(self._run_job, version_id, rescan)
+    def enqueue(self, version_id: str, *, rescan: bool = False,
+                rescan_id: str | None = None) -> Future[None]:
+        future = self._executor.submit(self._run_job, version_id, rescan, rescan_id)
         self.jobs[version_id] = future
         return future
 
     def resume_pending(self) -> int:
-        """Queue versions whose scan was interrupted (a crash or restart); returns how many."""
+        """Queue versions whose scan was interrupted (a crash or restart); returns how many.
+
+        Rescans a previous process did not finish are marked ``interrupted``.
+        """
+        from modelward.registry.rescans import interrupt_running
+
+        interrupt_running(self)
         with self.db.transaction() as tx:
             rows = tx.execute("SELECT id FROM versions WHERE state IN ('pending', 'scanning')")
         for (version_id,) in rows:
             self.enqueue(version_id)
         return len(rows)
 
-    def _run_job(self, version_id: str, rescan: bool) -> None:
+    def _run_job(self, version_id: str, rescan: bool, rescan_id: str | None = None) -> None:
+        changed = failed = False
         try:
             from modelward.registry.pipeline import process_version
-            process_version(self, version_id, rescan=rescan)
+            before, after = process_version(self, version_id, rescan=rescan,
+                                            rescan_id=rescan_id)
+            changed = before != after
         except Exception as err:  # a job must never take the worker down
+            failed = True
             log.exception("scan job %s failed", version_id)
+            message = f"{type(err).__name__}: {err}"[:2000]
             with self.db.transaction() as tx:
                 if not rescan:
                     tx.execute("UPDATE versions SET state = 'failed', error = ? WHERE id = ?",
-                               (f"{type(err).__name__}: {err}"[:2000], version_id))
+                               (message, version_id))
+                else:  # the version keeps its state; its history says the rescan failed
+                    row = tx.one("SELECT state FROM versions WHERE id = ?", (version_id,))
+                    if row is not None:
+                        tx.execute(
+                            "INSERT INTO version_events (version_id, at, actor, kind, "
+                            "from_state, to_state, policy_digest, rescan_id, detail) "
+                            "VALUES (?, ?, 'registry', 'rescan-error', ?, ?, ?, ?, ?)",
+                            (version_id, now(), row[0], row[0], self.policy.digest(),
+                             rescan_id, json.dumps({"error": message[:500]})))
             self.audit("registry", "version.scan-error", version_id, {"error": str(err)[:500]})
+        finally:
+            if rescan_id is not None:
+                from modelward.registry.rescans import job_done
+                job_done(self, rescan_id, changed=changed, failed=failed)
+
+    def start_gc(self) -> Future[None]:
+        """Queue a garbage collection (default grace) on the workers; errors are logged."""
+        def run() -> None:
+            from modelward.registry.maintenance import collect_garbage
+            try:
+                report = collect_garbage(self, Principal("registry", "admin"))
+                if report["orphan_blobs"] or report["expired_uploads"]:
+                    log.warning("start-up gc: %d orphan blobs, %d expired uploads removed",
+                                report["orphan_blobs"], report["expired_uploads"])
+            except Exception:
+                log.exception("start-up garbage collection failed")
+        return self._executor.submit(run)
 
     def update_progress(self, version_id: str, done: int, total: int) -> None:
         with self.db.transaction() as tx:
             tx.execute("UPDATE versions SET progress_done = ?, progress_total = ? WHERE id = ?",
                        (done, total, version_id))
 
-    def rescan_all(self, who: Principal, *, wait: bool = True) -> list[dict[str, Any]]:
-        """Scan every published or quarantined version again under the current policy."""
-        if not who.has("admin"):
-            raise ForbiddenError("rescanning needs an admin token")
-        with self.db.transaction() as tx:
-            rows = tx.execute("SELECT id, name, version, state FROM versions "
-                              "WHERE state IN ('published', 'quarantined') ORDER BY created_at")
-        self.audit(who.name, "registry.rescan", "*", {"versions": len(rows)})
-        futures = [(r, self.enqueue(r[0], rescan=True)) for r in rows]
-        out = []
-        for (vid, name, version, before), future in futures:
-            if wait:
-                future.result()
-            after = self.version_by_id(vid).state if wait else "queued"
-            out.append({"name": name, "version": version, "before": before, "after": after})
-        return out
+    def start_rescan(self, who: Principal) -> dict[str, Any]:
+        """Queue a background rescan of every published/quarantined version (`rescans`)."""
+        from modelward.registry.rescans import start_rescan
+        return start_rescan(self, who)
 
     def set_state(self, who: Principal, name: str, version: str, state: str,
                   reason: str) -> None:
@@ -455,7 +482,13 @@ class Registry:
         if info.state != "quarantined":
             raise BadRequestError(f"{name}:{version} is {info.state}, not quarantined")
         with self.db.transaction() as tx:
-            tx.execute("UPDATE versions SET state = ? WHERE id = ?", (state, info.id))
+            tx.execute("UPDATE versions SET state = ? WHERE id = ? AND state = 'quarantined'",
+                       (state, info.id))
+            tx.execute("INSERT INTO version_events (version_id, at, actor, kind, from_state, "
+                       "to_state, policy_digest, rescan_id, detail) "
+                       "VALUES (?, ?, ?, 'review', 'quarantined', ?, ?, NULL, ?)",
+                       (info.id, now(), who.name, state, info.policy_digest,
+                        json.dumps({"reason": reason[:500]})))
         self.audit(who.name, f"version.{state}", f"{name}:{version}", {"reason": reason[:500]})
 
     # -- reading -----------------------------------------------------------------------
