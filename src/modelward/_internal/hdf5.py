@@ -8,9 +8,10 @@ attribute messages (versions 1-3), their datatype and dataspace, fixed-length st
 variable-length strings kept in global heap collections. Every address is checked against
 the buffer, every loop is bounded, continuation blocks are visited once.
 
-What it does not read (reported in `RootAttributes.problems` so callers fail closed):
-dense attribute storage (fractal heap + B-tree), shared (committed) datatypes and shared
-messages, and datatypes other than strings.
+Dense attribute storage (fractal heap + v2 B-tree name index, used once an object has
+many attributes) is followed by `modelward._internal.hdf5_dense`. What it does not read
+(reported in `RootAttributes.problems` so callers fail closed): filtered fractal heaps,
+shared (committed) datatypes and shared messages, and datatypes other than strings.
 
 Spec: https://docs.hdfgroup.org/hdf5/develop/_f_m_t3.html
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from modelward._internal.hdf5_dense import dense_attribute_messages
 from modelward.errors import FormatError
 
 __all__ = ["SIGNATURE", "H5Attribute", "RootAttributes", "find_superblock", "read_root_attributes"]
@@ -348,10 +350,27 @@ def read_root_attributes(buf: memoryview, *, max_value: int = 256 << 20) -> Root
                 result.problems.append(f"unreadable attribute at offset {offset}: {err.message}")
         elif mtype == _MSG_ATTRIBUTE_INFO and len(body) >= 2 + reader.offsets:
             pos = 2 + (2 if body[1] & 0x01 else 0)
-            if pos + reader.offsets <= len(body):
+            if pos + 2 * reader.offsets <= len(body):
                 heap = int.from_bytes(body[pos : pos + reader.offsets], "little")
+                index = int.from_bytes(body[pos + reader.offsets : pos + 2 * reader.offsets],
+                                       "little")
                 if heap != reader.undefined:
-                    result.problems.append(
-                        f"attributes in dense storage (fractal heap at {heap}) not read")
+                    _dense(reader, heap, index, result, max_value)
     return result
+
+
+def _dense(reader: _Reader, heap: int, index: int, result: RootAttributes,
+           max_value: int) -> None:
+    """Attributes in dense storage (fractal heap + name index); problems on failure."""
+    try:
+        for body, offset in dense_attribute_messages(reader, heap, index):
+            try:
+                result.attributes.append(_attribute(reader, body, offset, max_value))
+            except FormatError as err:
+                result.problems.append(f"unreadable attribute at offset {offset}: {err.message}")
+    except FormatError as err:
+        where = f" at offset {err.offset}" if err.offset is not None else ""
+        result.problems.append(
+            f"attributes in dense storage (fractal heap at {heap}) not fully read: "
+            f"{err.message}{where}")
 

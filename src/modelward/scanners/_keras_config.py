@@ -27,6 +27,7 @@ from typing import Final
 
 from modelward.errors import ResourceLimitError
 from modelward.findings import Finding, Rule, RuleId, Severity
+from modelward.pickle_analysis import catalogue
 from modelward.scanners._keras_names import KERAS_CLASS_NAMES, KERAS_FUNCTIONS
 from modelward.scanners.base import Artifact
 
@@ -217,6 +218,10 @@ def classify_reference(module: str | None, name: str, *, is_function: bool) -> S
         return None if name in KERAS_CLASS_NAMES else Severity.MEDIUM
     if name in _DANGEROUS_KERAS_NAMES or name in {"system", "popen", "exec", "eval"}:
         return Severity.CRITICAL
+    # Keras < 3.9 imports any module a config names: judge it like an imported global.
+    if (catalogue.lookup(module, name) is not None
+            or name.rsplit(".", 1)[-1] in catalogue.DANGEROUS_NAMES):
+        return Severity.CRITICAL
     return Severity.MEDIUM
 
 
@@ -317,11 +322,28 @@ def _check_object(artifact: Artifact, node: dict[str, object], where: str, legac
     module = raw_module if isinstance(raw_module, str) else None
     cfg = node.get("config")
     if class_name == "__lambda__":
-        code = cfg.get("code") if isinstance(cfg, dict) else None
+        # Keras 3 stores the bytecode under "value" (older 3.x and tf.keras: "code").
+        code = None
+        if isinstance(cfg, dict):
+            code = cfg.get("value") if isinstance(cfg.get("value"), str) else cfg.get("code")
         yield _lambda_finding(artifact, code if isinstance(code, str) else "", where, legacy_h5,
                               offset)
         return
     if class_name in _PLAIN_TYPES:
+        return
+    if class_name == "__typespec__":
+        # Keras imports ``module``.``spec_name`` as a class (any module before 3.9).
+        spec = node.get("spec_name")
+        registered = node.get("registered_name")
+        if isinstance(spec, str):
+            yield from _reference(artifact, module, spec, False, where, offset)
+        else:
+            yield artifact.finding(CUSTOM_OBJECT, "__typespec__ without a spec_name",
+                                   offset=offset, node=where)
+        if isinstance(registered, str) and registered != spec:
+            yield artifact.finding(CUSTOM_OBJECT, f"__typespec__ resolved through the "
+                                   f"registered custom object {registered!r}", offset=offset,
+                                   node=where, evidence=_excerpt(registered))
         return
     if class_name.startswith("__") and class_name.endswith("__"):
         yield artifact.finding(CUSTOM_OBJECT, f"unusual serialized type {class_name!r}",

@@ -164,6 +164,14 @@ def test_dense_attribute_storage_falls_back_to_byte_search(tmp_path: Path,
             f.attrs[f"pad{i}"] = "x" * i
         f.attrs["model_config"] = json.dumps({"class_name": "Sequential",
                                               "config": {"layers": [layer]}})
+    # Dense storage (fractal heap + name index) is now read structurally.
+    ids = {f.rule.id for f in findings(path)}
+    assert "MW-KERAS-001" in ids and "MW-KERAS-007" not in ids
+    # A heap the reader does not follow (declared I/O filters) still falls back.
+    data = bytearray(path.read_bytes())
+    heap = data.find(b"FRHP")
+    data[heap + 7 : heap + 9] = (1).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
     ids = {f.rule.id for f in findings(path)}
     assert {"MW-KERAS-007", "MW-KERAS-001"} <= ids
 
