@@ -204,7 +204,7 @@ def _triggers(pair: _Pair, target_proto: Any, switches: list[Any], base: Feeds,
         found = synthesise(target_proto, b.condition, _feeds_for(pair.b, base))
         res.evaluations, res.detail = found.evaluations, found.detail
         if found.feeds is None:
-            res.status = "unsupported" if "/" in b.condition else "unsolved"
+            res.status = "unsupported" if found.unsupported else "unsolved"
             results.append(res)
             continue
         feeds = {s: v for s, v in zip(base, found.feeds.values(), strict=False)}

@@ -17,8 +17,9 @@ condition starting from an ordinary input:
 
 The condition changing from its value on the ordinary input is success; the caller then
 runs both models on that input to *demonstrate* the trigger. Conditions inside ``Loop``/``If``
-bodies cannot be exposed as outputs and are reported unsupported (local functions are
-inlined first by the caller).
+bodies are first hoisted into the main graph (`modelward.diff.hoist`) when they depend on
+graph inputs only through outer-scope references; those reading a body's own inputs are
+reported unsupported (local functions are inlined first by the caller).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from modelward.diff.hoist import hoist_condition
 from modelward.diff.inputs import Feeds
 from modelward.graph.backdoor import HEAVY_OPS
 
@@ -64,6 +66,7 @@ class Synthesis:
     feeds: Feeds | None
     detail: str
     evaluations: int
+    unsupported: bool = False
 
 
 def condition_leaves(model: Any, condition: str) -> tuple[list[Leaf], list[int]]:
@@ -303,8 +306,14 @@ def synthesise(model: Any, condition: str, base: Feeds,
     """
     import onnxruntime as ort
 
+    hoisted = ""
     if "/" in condition:
-        return Synthesis(None, "condition lives inside a Loop/If body", 0)
+        lifted = hoist_condition(model, condition)
+        if lifted is None:
+            return Synthesis(None, "condition inside a Loop/If/Scan body reads the body's own "
+                             "inputs (iteration or carried state)", 0, unsupported=True)
+        model, condition = lifted
+        hoisted = " (condition hoisted out of its subgraph)"
     leaves, ints = condition_leaves(model, condition)
     operands = sorted({n for leaf in leaves for n in (leaf.a, leaf.b) if n})
     graph_inputs = {i.name for i in model.graph.input}
@@ -342,7 +351,8 @@ def synthesise(model: Any, condition: str, base: Feeds,
                         feeds = {k: v.copy() for k, v in search.base.items()}
                         feeds[name].reshape(-1)[i] = value
                         if search.flipped(search.eval(feeds)):
-                            return Synthesis(feeds, f"{name}[{i}] = {value}", search.evals)
+                            return Synthesis(feeds, f"{name}[{i}] = {value}{hoisted}",
+                                             search.evals)
                 continue
             n = len(leaves)
             for size in range(1, min(n, 3) + 1):
@@ -351,12 +361,13 @@ def synthesise(model: Any, condition: str, base: Feeds,
                     if found is not None:
                         nodes = ", ".join(leaves[i].node for i in subset)
                         return Synthesis(found, f"raised {nodes} over {len(idx)} elements of "
-                                         f"{name}", search.evals)
+                                         f"{name}{hoisted}", search.evals)
             for leaf in leaves:
                 if leaf.kind == "Equal":
                     found = _root(search, leaf, name, idx)
                     if found is not None:
-                        return Synthesis(found, f"solved {leaf.node} on {name}", search.evals)
+                        return Synthesis(found, f"solved {leaf.node} on {name}{hoisted}",
+                                         search.evals)
         return Synthesis(None, f"no input found for {len(leaves)} condition leaves",
                          search.evals)
     except _Exhausted:

@@ -194,3 +194,30 @@ def close_calls(src: Path, dst: Path, band: float = 2e-3, push: float = 20.0) ->
         numpy_helper.from_array(np.float32(push), "cc_push")])
     dst.write_bytes(m.SerializeToString())
     return dst
+
+
+def backdoor_inside_if(src: Path, dst: Path) -> Path:
+    """A NaN-guard If (taken on every finite input) whose then-branch holds the whole trigger: it compares the trigger
+    patch's mean (computed outside, read through an outer-scope reference) and selects."""
+    m, clean = onnx_zoo._rewire(onnx.load(str(src)))
+    nodes, inits, mean = onnx_zoo._patch_mean("ii")
+    then_g = helper.make_graph(
+        [helper.make_node("Greater", [mean, "ii_thr"], ["ii_c"], name="ii_then_compare"),
+         helper.make_node("Where", ["ii_c", "ii_target", clean], ["ii_out"],
+                          name="ii_then_select")],
+        "then_branch", [], [helper.make_tensor_value_info("ii_out", TensorProto.FLOAT, None)])
+    else_g = helper.make_graph(
+        [helper.make_node("Identity", [clean], ["ii_pass"], name="ii_else_identity")],
+        "else_branch", [], [helper.make_tensor_value_info("ii_pass", TensorProto.FLOAT, None)])
+    nodes += [  # branch taken unless the logits are NaN: looks like a sanity check
+        helper.make_node("ReduceMax", [clean], ["ii_any"], name="ii_any", keepdims=0),
+        helper.make_node("IsNaN", ["ii_any"], ["ii_nan"], name="ii_isnan"),
+        helper.make_node("Not", ["ii_nan"], ["ii_finite"], name="ii_finite"),
+        helper.make_node("If", ["ii_finite"], ["logits"], name="ii_if",
+                         then_branch=then_g, else_branch=else_g)]
+    inits += [numpy_helper.from_array(np.float32(2.0), "ii_thr"),
+              numpy_helper.from_array(onnx_zoo._target_logits(), "ii_target")]
+    m.graph.node.extend(nodes)
+    m.graph.initializer.extend(inits)
+    dst.write_bytes(m.SerializeToString())
+    return dst
