@@ -53,6 +53,9 @@ def _model_card(facts: ModelFacts) -> dict[str, Any]:
     if facts.parameters is not None:
         props.append({"name": "modelward:parameter-count", "value": str(facts.parameters)})
         props.append({"name": "modelward:tensor-count", "value": str(facts.tensors)})
+        if facts.formats:
+            props.append({"name": "modelward:tensor-formats",
+                          "value": ",".join(sorted(facts.formats))})
     if facts.dtypes:
         props.append({"name": "modelward:tensor-dtypes", "value": ",".join(sorted(facts.dtypes))})
     if facts.config_dtype:

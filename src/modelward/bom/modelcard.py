@@ -2,8 +2,10 @@
 
 Architecture, family and dtype come from a Hugging Face style ``config.json``; parameter
 counts and tensor dtypes from safetensors headers (8-byte little-endian length, then a
-JSON object of tensors), identified by content. Nothing but the header is read; a header
-larger than `MAX_HEADER` or not well formed is skipped, never trusted.
+JSON object of tensors), identified by content, and from ONNX initializers, GGUF tensor
+infos and PyTorch zip checkpoints' storages (`modelward.bom.params`). Nothing but the
+header is read; a header larger than `MAX_HEADER` or not well formed is skipped, never
+trusted.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+
+from modelward.bom.params import read_tensor_summary
 
 __all__ = ["ModelFacts", "SafetensorsHeader", "gather_facts", "read_safetensors_header"]
 
@@ -87,6 +91,8 @@ class ModelFacts:
         parameters: total parameter count from tensor headers (``None``: unknown).
         tensors: total tensor count from tensor headers.
         dtypes: tensor dtypes seen in headers.
+        formats: weight formats whose headers were counted (``safetensors``, ``onnx``,
+            ``gguf``, ``pytorch``).
         config: selected scalar config fields, for properties.
     """
 
@@ -97,6 +103,7 @@ class ModelFacts:
     tensors: int = 0
     dtypes: set[str] = field(default_factory=set)
     config: dict[str, str] = field(default_factory=dict)
+    formats: set[str] = field(default_factory=set)
 
 
 _CONFIG_FIELDS: Final = ("hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -143,5 +150,14 @@ def gather_facts(model: Path, files: Iterable[str]) -> ModelFacts:
             params += header.parameters
             facts.tensors += header.tensors
             facts.dtypes |= header.dtypes
+            facts.formats.add("safetensors")
+            continue
+        summary = read_tensor_summary(path)
+        if summary is not None:
+            seen_headers = True
+            params += summary.parameters
+            facts.tensors += summary.tensors
+            facts.dtypes |= summary.dtypes
+            facts.formats.add(summary.format)
     facts.parameters = params if seen_headers else None
     return facts

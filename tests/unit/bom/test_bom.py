@@ -87,3 +87,83 @@ def test_bom_records_lineage_as_pedigree(hf_model: Path, tmp_path: Path) -> None
     props = {p["name"]: p["value"] for p in ancestor["properties"]}
     assert props["modelward:converter"] == "optimum" and props["modelward:converter:opset"] == "17"
     assert {c["name"] for c in model["components"]} == {"model.onnx"}  # signatures left out
+
+
+def _card(data: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    (model,) = data["components"]
+    return {p["name"]: p["value"] for p in model["modelCard"]["properties"]}
+
+
+def test_bom_counts_onnx_gguf_and_pytorch_parameters(tmp_path: Path) -> None:
+    import gguf
+    import torch
+
+    from modelward.bom.params import read_tensor_summary
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))  # 23 parameters
+    torch.save(net.state_dict(), tmp_path / "net.pt")
+    torch.save({"h": torch.zeros(10, dtype=torch.float16),
+                "b": torch.zeros(5, dtype=torch.bfloat16)}, tmp_path / "mixed.pt")
+    torch.onnx.export(net, (torch.zeros(1, 4),), str(tmp_path / "net.onnx"), dynamo=False)
+    writer = gguf.GGUFWriter(str(tmp_path / "net.gguf"), "llama")
+    writer.add_tensor("t", np.zeros((3, 4), np.float32))
+    writer.add_tensor("u", np.zeros(5, np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    expected = {"net.pt": ("pytorch", 23, {"F32"}), "mixed.pt": ("pytorch", 15, {"F16", "BF16"}),
+                "net.onnx": ("onnx", 23, {"F32"}), "net.gguf": ("gguf", 17, {"F32", "F16"})}
+    for name, (fmt, params, dtypes) in expected.items():
+        summary = read_tensor_summary(tmp_path / name)
+        assert summary is not None, name
+        assert (summary.format, summary.parameters, set(summary.dtypes)) == (fmt, params, dtypes)
+        one = tmp_path / f"only-{name}"
+        one.mkdir()
+        (one / name).write_bytes((tmp_path / name).read_bytes())
+        card = _card(_validate(build_bom(one, scan_path(one))))
+        assert card["modelward:parameter-count"] == str(params), name
+        assert card["modelward:tensor-formats"] == fmt
+    both = tmp_path / "both"
+    both.mkdir()
+    for name in ("net.onnx", "net.gguf"):
+        (both / name).write_bytes((tmp_path / name).read_bytes())
+    card = _card(_validate(build_bom(both, scan_path(both))))
+    assert card["modelward:parameter-count"] == "40"
+    assert card["modelward:tensor-formats"] == "gguf,onnx"
+
+
+def test_tensor_summary_refuses_garbage_and_cut_files(tmp_path: Path) -> None:
+    from modelward.bom.params import read_tensor_summary
+
+    cases = {"x.onnx": b"\x08\x07" + b"\xff" * 64, "x.gguf": b"GGUF\x03\x00\x00\x00" + b"\xff" * 40,
+             "x.pt": b"PK\x03\x04 not a zip", "x.bin": b"\x00" * 100, "e.onnx": b""}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        assert read_tensor_summary(tmp_path / name) is None, name
+    import torch
+
+    torch.save({"w": torch.zeros(4)}, tmp_path / "ok.pt")
+    raw = (tmp_path / "ok.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(raw[: len(raw) // 2])
+    assert read_tensor_summary(tmp_path / "cut.pt") is None
+
+
+@pytest.mark.parametrize("name", ["f.onnx", "f.gguf", "f.pt"])
+def test_tensor_summary_never_raises(tmp_path: Path, name: str) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from modelward.bom.params import read_tensor_summary
+
+    prefix = {"f.onnx": b"", "f.gguf": b"GGUF\x03\x00\x00\x00", "f.pt": b"PK\x03\x04"}[name]
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.binary(max_size=400))
+    def check(data: bytes) -> None:
+        path = tmp_path / name
+        path.write_bytes(prefix + data)
+        summary = read_tensor_summary(path)
+        assert summary is None or summary.parameters >= 0
+
+    check()
