@@ -57,6 +57,15 @@ def test_errors_exit_2(models: dict[str, Path], tmp_path: Path,
     assert "error" in capsys.readouterr().err
 
 
+def test_cross_backend_optimisation_levels(models: dict[str, Path],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["diff", str(models["cnn"]), "--backends", "cpu+O0,cpu+O3", "--samples", "2",
+                 "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["mode"] == "backends"
+    assert [r["device"] for r in doc["runs"]] == ["cpu+O0", "cpu+O3"]
+
+
 def test_cross_backend_cpu_vs_cuda(models: dict[str, Path]) -> None:
     import onnxruntime as ort
 

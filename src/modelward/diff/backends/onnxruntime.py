@@ -3,6 +3,9 @@
 Device strings name execution providers: ``cpu``, ``cuda`` / ``cuda:1``, ``tensorrt``,
 ``openvino``, ``rocm``, ``cann`` (Ascend), ``dml``, ``coreml``, ``migraphx``, ``qnn``, or a
 full provider name. A provider that is not installed raises `BackendUnavailableError`.
+A suffix picks ONNX Runtime's graph optimisation level: ``cpu+O0`` (none), ``+O1`` (basic),
+``+O2`` (extended), ``+O3`` (all, the default), so ``--backends cpu+O0,cpu+O3`` checks
+that the runtime's own graph rewrites keep the model's behaviour.
 
 ONNX Runtime assigns each node to the first provider that supports it and silently runs the
 rest on CPU. `OnnxModel.placement` runs once with profiling on and reads the provider of every
@@ -58,9 +61,28 @@ def _ort() -> Any:
     return onnxruntime
 
 
+_LEVELS: Final[dict[str, str]] = {
+    "O0": "ORT_DISABLE_ALL", "O1": "ORT_ENABLE_BASIC", "O2": "ORT_ENABLE_EXTENDED",
+    "O3": "ORT_ENABLE_ALL",
+}
+
+
+def _session_options(ort: Any, device: str) -> Any:
+    """``SessionOptions`` with the optimisation level of `device`'s ``+O<n>`` suffix."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    _, _, level = device.partition("+")
+    if level:
+        if level not in _LEVELS:
+            raise InputError(f"unknown optimisation level {level!r} in {device!r}",
+                             hint="one of " + ", ".join(_LEVELS))
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[level])
+    return opts
+
+
 def provider_for(device: str) -> tuple[str, dict[str, str]]:
     """Execution provider name and options for a device string (``cuda:1``...)."""
-    kind, _, index = device.partition(":")
+    kind, _, index = device.partition("+")[0].partition(":")
     name = PROVIDERS.get(kind.lower(), kind)
     options = {"device_id": index} if index and name != "CPUExecutionProvider" else {}
     return name, options
@@ -102,7 +124,7 @@ class OnnxModel(LoadedModel):
     @override
     def placement(self, feeds: Mapping[str, np.ndarray]) -> dict[str, str]:
         ort = _ort()
-        opts = ort.SessionOptions()
+        opts = _session_options(ort, self.device)
         opts.enable_profiling = True
         with tempfile.TemporaryDirectory(prefix="mw-ort-prof-") as tmp:
             opts.profile_file_prefix = os.path.join(tmp, "profile")
@@ -169,8 +191,7 @@ class OnnxRuntimeBackend(Backend):
         start = time.perf_counter()
         model = OnnxModel(path=path, backend=self.name, device=device, provider=provider,
                           options=options)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        opts = _session_options(ort, device)
         try:
             # Loading for execution is what the user asked diff to do (trusted input).
             model.session = ort.InferenceSession(str(path), opts, providers=model._providers())
