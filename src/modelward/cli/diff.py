@@ -112,4 +112,4 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"cannot write {args.output}: {err.strerror}") from err
     else:
         sys.stdout.write(text)
-    return report.exit_code
+    return int(report.exit_code)

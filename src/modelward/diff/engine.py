@@ -118,7 +118,8 @@ def _save(evidence: Path | None, name: str, feeds: Feeds) -> str | None:
         return None
     evidence.mkdir(parents=True, exist_ok=True)
     path = evidence / f"{name}.npz"
-    np.savez(path, **feeds)
+    arrays: dict[str, Any] = dict(feeds)  # typed Any: numpy's stub types **kwds as bool
+    np.savez(path, **arrays)
     return str(path)
 
 

@@ -32,7 +32,8 @@ def _errors_svg(out: OutputComparison, rtol: float) -> str:
         f'height="{h - 20 - y(v):.1f}" fill="{"#2a9d4b" if ok else "#d62828"}"/>'
         for i, (v, ok) in enumerate(zip(vals, out.agree or [True] * len(vals), strict=False)))
     ty = y(rtol)
-    return (f'<svg width="{_W}" height="{h}" role="img" aria-label="errors of {html.escape(out.name)}">'
+    label = html.escape(out.name)
+    return (f'<svg width="{_W}" height="{h}" role="img" aria-label="errors of {label}">'
             f'<line x1="50" y1="{h - 20}" x2="{_W}" y2="{h - 20}" stroke="#888"/>{bars}'
             f'<line x1="50" y1="{ty:.1f}" x2="{_W}" y2="{ty:.1f}" stroke="#e9a000" '
             f'stroke-dasharray="4"/><text x="52" y="{ty - 3:.1f}" font-size="10">tolerance '

@@ -71,7 +71,7 @@ def random_inputs(specs: list[TensorSpec], count: int, seed: int = 0,
 
 def _image(path: Path, spec: TensorSpec) -> np.ndarray:
     try:
-        from PIL import Image
+        from PIL import Image  # type: ignore[import-not-found, unused-ignore]
     except ImportError as err:
         raise InputError(f"reading {path.name} needs Pillow", hint="pip install pillow") from err
     shape = concrete_shape(spec)

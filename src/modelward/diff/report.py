@@ -223,7 +223,8 @@ class DiffReport:
             "runs": [asdict(r) for r in self.runs], "graph": self.graph,
             "seconds": round(self.seconds, 3),
         }
-        return _clean(data)
+        cleaned: dict[str, Any] = _clean(data)
+        return cleaned
 
 
 def _clean(value: Any) -> Any:

@@ -48,9 +48,10 @@ class Tolerance:
     def with_overrides(self, *, rtol: float | None = None, min_top1: float | None = None,
                        min_cosine: float | None = None) -> Tolerance:
         """A copy with the given bounds replaced (``None`` keeps the profile's)."""
-        changes = {k: v for k, v in (("rtol", rtol), ("min_top1", min_top1),
-                                     ("min_cosine", min_cosine)) if v is not None}
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(
+            self, rtol=self.rtol if rtol is None else rtol,
+            min_top1=self.min_top1 if min_top1 is None else min_top1,
+            min_cosine=self.min_cosine if min_cosine is None else min_cosine)
 
 
 PROFILES: Final[dict[str, Tolerance]] = {

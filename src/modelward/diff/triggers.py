@@ -258,19 +258,25 @@ def _ascend(search: _Search, subset: tuple[int, ...], name: str, idx: list[int],
     return None
 
 
+class _Gap:
+    """``a - b`` of an equality leaf as a function of one input element."""
+
+    def __init__(self, search: _Search, leaf: Leaf, feeds: Feeds, name: str, index: int) -> None:
+        self.search, self.leaf, self.feeds, self.index = search, leaf, feeds, index
+        self.flat = feeds[name].reshape(-1)
+
+    def __call__(self, t: float) -> float:
+        self.flat[self.index] = t
+        a, b = self.search._ab(self.leaf, self.search.eval(self.feeds))
+        return float((a - b).reshape(-1)[0])
+
+
 def _root(search: _Search, leaf: Leaf, name: str, idx: list[int]) -> Feeds | None:
     """Solve ``a == b`` along one element at a time (scan, then bisection)."""
     for i in idx[:8]:
         feeds = {k: v.copy() for k, v in search.base.items()}
-        x = feeds[name].reshape(-1)
-        origin = float(x[i])
-
-        def gap(t: float) -> float:
-            x[i] = t
-            out = search.eval(feeds)
-            a, b = search._ab(leaf, out)
-            return float((a - b).reshape(-1)[0])
-
+        gap = _Gap(search, leaf, feeds, name, i)
+        origin = float(gap.flat[i])
         grid = origin + np.linspace(-12.0, 12.0, 481)
         prev_t, prev = grid[0], gap(grid[0])
         for t in grid[1:]:
@@ -304,7 +310,7 @@ def synthesise(model: Any, condition: str, base: Feeds,
         base: an ordinary input to start from.
         budget: most evaluations of the pruned trigger model.
     """
-    import onnxruntime as ort
+    import onnxruntime as ort  # type: ignore[import-untyped]
 
     hoisted = ""
     if "/" in condition:

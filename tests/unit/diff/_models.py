@@ -197,8 +197,9 @@ def close_calls(src: Path, dst: Path, band: float = 2e-3, push: float = 20.0) ->
 
 
 def backdoor_inside_if(src: Path, dst: Path) -> Path:
-    """A NaN-guard If (taken on every finite input) whose then-branch holds the whole trigger: it compares the trigger
-    patch's mean (computed outside, read through an outer-scope reference) and selects."""
+    """A NaN-guard If (taken on every finite input) whose then-branch holds the whole
+    trigger: it compares the trigger patch's mean (computed outside, read through an
+    outer-scope reference) and selects."""
     m, clean = onnx_zoo._rewire(onnx.load(str(src)))
     nodes, inits, mean = onnx_zoo._patch_mean("ii")
     then_g = helper.make_graph(

@@ -54,7 +54,7 @@ _DTYPES: Final[dict[str, str]] = {
 
 def _ort() -> Any:
     try:
-        import onnxruntime
+        import onnxruntime  # type: ignore[import-untyped]
     except ImportError as err:
         raise BackendUnavailableError(
             "onnxruntime is not installed", hint="pip install 'modelward[onnxruntime]'") from err
