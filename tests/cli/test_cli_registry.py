@@ -91,3 +91,38 @@ def test_registry_token_command(tmp_path: Path, capsys: pytest.CaptureFixture[st
     finally:
         registry.close()
 
+
+
+def test_registry_token_ls_revoke_and_gc(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from modelward.errors import RegistryError
+
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main(["registry", "token", "create", "carol", "--role", "admin", *data]) == 0
+    secret = capsys.readouterr().out.strip()
+    assert main(["registry", "token", "ls", *data]) == 0
+    line = capsys.readouterr().out.strip()
+    token_id, principal, role, status = line.split("\t")[:4]
+    assert (principal, role, status) == ("carol", "admin", "active")
+    assert secret not in line
+    assert main(["registry", "token", "revoke", token_id[:8], *data]) == 0
+    assert f"revoked {token_id} (carol, admin)" in capsys.readouterr().out
+    assert main(["registry", "token", "revoke", "0" * 12, *data]) == 2
+    assert "no such token" in capsys.readouterr().err
+    registry = build_registry(RegistryConfig(tmp_path / "data"))
+    try:
+        with pytest.raises(RegistryError, match="revoked"):
+            registry.authenticate(secret)
+        orphan = registry.blobs.put_bytes(b"left behind by a push that never committed")
+        assert [e["action"] for e in registry.audit_log()][:1] == ["token.revoke"]
+    finally:
+        registry.close()
+    assert main(["registry", "gc", "--dry-run", "--grace-hours", "0", *data]) == 0
+    assert "would remove: 1 orphan blobs" in capsys.readouterr().out
+    assert main(["registry", "gc", "--grace-hours", "0", *data]) == 0
+    assert "removed: 1 orphan blobs" in capsys.readouterr().out
+    registry = build_registry(RegistryConfig(tmp_path / "data"))
+    try:
+        assert not registry.blobs.exists(orphan)
+    finally:
+        registry.close()
