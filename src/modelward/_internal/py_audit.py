@@ -205,6 +205,20 @@ class _Analyzer:
                     else:
                         self.aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
                     self._note_import(f"{node.module}.{alias.name}", node.lineno)
+        # Plain assignments of a resolvable capability (``imp = __import__``,
+        # ``e = getattr(builtins, "ex" + "ec")``) alias it; two rounds settle chains.
+        assigns = [n for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                   and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)]
+        for _ in range(2):
+            for node in assigns:
+                target = node.targets[0]
+                assert isinstance(target, ast.Name)
+                if target.id in self.aliases:
+                    continue
+                resolved = self.resolve(node.value)
+                if resolved is not None and (resolved.startswith("builtins")
+                                             or _dotted_prefix(resolved) is not None):
+                    self.aliases[target.id] = resolved
         for stmt in tree.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 self.functions[stmt.name] = stmt
@@ -339,24 +353,34 @@ class _Analyzer:
             return f"{base}.{node.attr}" if base else None
         if isinstance(node, ast.Call):
             func = self.resolve(node.func)
-            first = node.args[0] if node.args else None
-            text = first.value if isinstance(first, ast.Constant) else None
-            if func in ("builtins.__import__", "importlib.import_module") and isinstance(text, str):
+            text = _const_str(node.args[0]) if node.args else None
+            if func in ("builtins.__import__", "importlib.import_module") and text:
                 return text
             if func == "builtins.getattr" and len(node.args) >= 2:
-                attr = node.args[1]
+                attr = _const_str(node.args[1])
                 base = self.resolve(node.args[0])
-                if base and isinstance(attr, ast.Constant) and isinstance(attr.value, str):
-                    return f"{base}.{attr.value}"
+                if base and attr:
+                    return f"{base}.{attr}"
+            if func == "builtins.vars" and len(node.args) == 1:
+                base = self.resolve(node.args[0])  # vars(module) is its namespace
+                return f"{base}.__dict__" if base else None
+            if func in ("builtins.globals", "builtins.locals", "builtins.vars") \
+                    and not node.args:
+                return "<globals>"
             return None
         if isinstance(node, ast.Subscript):
             base = self.resolve(node.value)
-            key = node.slice
-            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            key = _const_str(node.slice)
+            if key:
                 if base == "sys.modules":
-                    return key.value
-                if base in ("builtins", "builtins.__dict__", "builtins.globals()"):
-                    return f"builtins.{key.value}"
+                    return key
+                if base == "<globals>":
+                    return "builtins" if key == "__builtins__" else self.resolve(
+                        ast.Name(key, ast.Load()))
+                if base in ("builtins", "builtins.globals()"):
+                    return f"builtins.{key}"
+                if base is not None and base.endswith(".__dict__"):
+                    return f"{base[: -len('.__dict__')]}.{key}"
             return None
         return None
 
@@ -436,6 +460,14 @@ class _Analyzer:
 
     def _access(self, node: ast.Attribute | ast.Subscript, where: str, now: bool) -> None:
         name = self.resolve(node)
+        if name is None and isinstance(node, ast.Subscript) and _const_str(node.slice) is None:
+            # A computed key into a namespace: ``__builtins__["ex" + x]``, ``vars(os)[k]``.
+            base = self.resolve(node.value)
+            if base is not None and (base in ("builtins", "<globals>", "sys.modules")
+                                     or base.endswith(".__dict__")):
+                self._add(Capability.OBFUSCATION, f"{base}[<computed name>]", where, now, node,
+                          high=True)
+            return
         if name is None:
             if isinstance(node, ast.Attribute) and node.attr in ("__builtins__", "__globals__",
                                                                   "__subclasses__"):
@@ -446,6 +478,7 @@ class _Analyzer:
             self._add(Capability.ENV, "os.environ", where, now, node, high=_secret_env(node))
         elif name.startswith("builtins.") and isinstance(node, ast.Subscript):
             self._add(Capability.OBFUSCATION, name, where, now, node, high=True)
+
 
     def _constant(self, node: ast.Constant, where: str, now: bool) -> None:
         value = node.value
@@ -458,6 +491,29 @@ class _Analyzer:
                 and _BLOB.match(value):
             self._add(Capability.OBFUSCATION, f"encoded blob of {len(value)} characters", where,
                       now, node)
+
+
+def _const_str(node: ast.AST | None, depth: int = 0) -> str | None:
+    """The string a constant expression evaluates to (``"ex" + "ec"``, ``"".join([...])``).
+
+    Only literal strings, ``+`` between them and ``"".join`` of a literal list or tuple are
+    folded; anything else is None (a computed value).
+    """
+    if node is None or depth > 32:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _const_str(node.left, depth + 1), _const_str(node.right, depth + 1)
+        return None if left is None or right is None else left + right
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "join" and len(node.args) == 1 and not node.keywords
+            and isinstance(node.args[0], (ast.List, ast.Tuple))):
+        sep = _const_str(node.func.value, depth + 1)
+        parts = [_const_str(e, depth + 1) for e in node.args[0].elts]
+        if sep is not None and all(p is not None for p in parts):
+            return sep.join(p for p in parts if p is not None)
+    return None
 
 
 def _is_main_guard(stmt: ast.stmt) -> bool:

@@ -226,11 +226,48 @@ def _references(value: object) -> list[str]:
     return []
 
 
+_MAX_SUBCONFIG_DEPTH: Final = 8
+_MAX_SUBCONFIGS: Final = 10_000
+
+
+def _subconfigs(doc: dict[str, object]) -> Iterator[tuple[str, dict[str, object]]]:
+    """Nested config objects (``text_config``, ``vision_config``...), bounded.
+
+    Composite models build sub-models with ``AutoModel.from_config(config.text_config)``,
+    which honours an ``auto_map`` kept in the sub-config.
+    """
+    stack: list[tuple[str, dict[str, object], int]] = [
+        (k, v, 1) for k, v in reversed(doc.items()) if isinstance(v, dict)]
+    count = 0
+    while stack and count < _MAX_SUBCONFIGS:
+        path, node, depth = stack.pop()
+        count += 1
+        yield path, node
+        if depth < _MAX_SUBCONFIG_DEPTH:
+            stack.extend((f"{path}.{k}", v, depth + 1) for k, v in reversed(node.items())
+                         if isinstance(v, dict))
+
+
 def _auto_map(artifact: Artifact, doc: dict[str, object]) -> Iterator[ScanOutput]:
+    yield from _auto_map_at(artifact, doc, "")
+    for path, sub in _subconfigs(doc):
+        if path in ("auto_map", "custom_pipelines") or not (
+                "auto_map" in sub or "custom_pipelines" in sub):
+            continue
+        yield from _auto_map_at(artifact, sub, f"{path}.")
+
+
+def _auto_map_at(artifact: Artifact, doc: dict[str, object], prefix: str,
+                 ) -> Iterator[ScanOutput]:
     entries: list[tuple[str, str]] = []
     auto_map = doc.get("auto_map")
     if isinstance(auto_map, dict):
-        entries += [(f"auto_map.{k}", ref) for k, v in auto_map.items() for ref in _references(v)]
+        entries += [(f"{prefix}auto_map.{k}", ref) for k, v in auto_map.items()
+                    for ref in _references(v)]
+    elif isinstance(auto_map, list):
+        # Legacy tokenizer_config: a list is AutoTokenizer's (slow, fast) references.
+        entries += [(f"{prefix}auto_map[{i}]", ref) for i, ref in enumerate(auto_map)
+                    if isinstance(ref, str)]
     elif auto_map is not None:
         yield artifact.finding(REMOTE_CODE, "auto_map is present but not an object; loaders may "
                                "still try to import from it", node="auto_map",
@@ -240,7 +277,7 @@ def _auto_map(artifact: Artifact, doc: dict[str, object]) -> Iterator[ScanOutput
         for task, spec in pipelines.items():
             if isinstance(spec, dict):
                 for field in ("impl", "pt", "tf"):
-                    entries += [(f"custom_pipelines.{task}.{field}", r)
+                    entries += [(f"{prefix}custom_pipelines.{task}.{field}", r)
                                 for r in _references(spec.get(field))]
     for where, ref in entries:
         match = _MODULE_REF.match(ref)
@@ -263,7 +300,7 @@ def _auto_map(artifact: Artifact, doc: dict[str, object]) -> Iterator[ScanOutput
                 evidence=ref)
     if doc.get("trust_remote_code") is True:
         yield artifact.finding(REMOTE_CODE, "the config sets trust_remote_code to true",
-                               node="trust_remote_code", evidence="true")
+                               node=f"{prefix}trust_remote_code", evidence="true")
 
 
 def _chat_templates(artifact: Artifact, doc: dict[str, object]) -> Iterator[ScanOutput]:

@@ -176,7 +176,9 @@ def _looks_like_code(tree: ast.Module) -> bool:
             return True
         if isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
             return True
-    return False
+    # A call anywhere runs on import: ``g = (lambda x=__import__("os")...: x)``,
+    # ``x: f() = 1``, ``f"{f()}"``. Data files (JSON, requirement lists) hold no calls.
+    return any(isinstance(node, (ast.Call, ast.Lambda)) for node in ast.walk(tree))
 
 
 
