@@ -62,6 +62,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--min-cosine", type=float, help="override the cosine bound")
     parser.add_argument("--search-budget", type=int, default=48, metavar="N",
                         help="model-pair runs for the divergence search (0: off)")
+    parser.add_argument("--search", choices=("auto", "es", "gradient"), default="auto",
+                        help="divergence search: gradient (torch source, float inputs), es, "
+                        "or auto (default)")
     parser.add_argument("--no-triggers", action="store_true", help="skip trigger synthesis")
     parser.add_argument("--evidence-dir", type=Path, default=Path("modelward-diff-evidence"),
                         metavar="DIR", help="where triggering inputs are saved")
@@ -93,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         rtol=args.rtol, min_top1=args.min_top1, min_cosine=args.min_cosine,
         source_device=args.source_device, target_device=args.target_device,
         dims=_dims(args.dim), evidence_dir=args.evidence_dir,
-        search_budget=args.search_budget, synthesise=not args.no_triggers,
+        search_budget=args.search_budget, search_method=args.search,
+        synthesise=not args.no_triggers,
         allow_pickle=args.unsafe_allow_pickle)
     if args.backends:
         if args.target is not None:
