@@ -5,8 +5,9 @@ A Keras HDF5 model keeps its architecture as JSON in root attributes (``model_co
 HDF5, ignores ``safe_mode`` entirely (CVE-2025-9905): a ``Lambda`` layer's marshalled
 bytecode runs on load. This scanner reads the root attributes with modelward's own bounded
 HDF5 reader (`modelward._internal.hdf5`, never h5py) and analyses the configs with the
-shared Keras config walker. When the reader meets storage it does not follow (dense
-attribute storage, shared messages, malformed structures) it falls back to locating
+shared Keras config walker (dense attribute storage included). When the reader meets
+storage it does not follow (filtered heaps, shared messages, malformed structures) it
+falls back to locating
 ``{"class_name": ...`` JSON in the raw bytes, and says so; when neither works it fails
 closed.
 
