@@ -2,7 +2,7 @@
 
 Covers search and listing, the model and version pages (verdict, files, findings with
 evidence, BOM, lineage graph, pull snippet), the live progress of push -> scan -> publish,
-log-in, and the admin quarantine review.
+log-in, the admin quarantine review, version history and the rescans page.
 """
 
 from __future__ import annotations
@@ -97,3 +97,15 @@ def test_quarantine_review_in_browser(browser: Any, live: Live, tokens: dict[str
     page.goto(live.url + "/admin/quarantine")
     assert page.locator("#empty").is_visible()
     assert any(e["action"] == "version.rejected" for e in live.registry.audit_log())
+    page.goto(live.url + "/models/evil/versions/1")
+    assert page.locator("#history tbody tr").count() == 2  # scan, then the review
+    # rescans (of published and quarantined versions; rejected ones stay as they are):
+    # started from the page, followed to the end
+    pub.push(clean_model(tmp_path / "ok"), "ok", "1")
+    assert pub.wait("ok", "1")["state"] == "published"
+    page.click("text=Rescans")
+    assert page.locator("#empty").is_visible()
+    page.click("#start-rescan button")
+    page.locator("#rescan-state.finished").wait_for(timeout=30_000)
+    assert page.locator("#rescan-results tbody tr").count() == 1
+    assert "1 / 1 versions" in page.locator("#rescan-text").inner_text()

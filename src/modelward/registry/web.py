@@ -1,4 +1,5 @@
-"""Server-rendered web pages: search, model and version pages, login, quarantine review.
+"""Server-rendered web pages: search, model and version pages, login, quarantine review,
+rescans (start one, follow its progress).
 
 Jinja2 with autoescaping renders every client-supplied string (names, descriptions,
 finding evidence) as text. Logging in stores the API token in an HttpOnly, SameSite=Strict
@@ -87,8 +88,11 @@ async def model_page(request: Request) -> Response:
     bom = None
     if info.bom_blob is not None:
         bom = (await run_in_threadpool(registry.blobs.read_bytes, info.bom_blob)).decode()
+    from modelward.registry.rescans import version_history
+
+    history = await run_in_threadpool(version_history, registry, info.id)
     base = f"{request.url.scheme}://{request.url.netloc}"
-    return _page("version.html", who=who, v=info, bom=bom, base_url=base,
+    return _page("version.html", who=who, v=info, bom=bom, base_url=base, history=history,
                  api_url=f"/api/v1/models/{name}/versions/{version}")
 
 
@@ -126,7 +130,30 @@ async def quarantine(request: Request) -> Response:
         items = await run_in_threadpool(registry.quarantined, who)
     except Exception as err:
         return _error(err, who)
-    return _page("quarantine.html", who=who, items=items)
+    return _page("quarantine.html", who=who, items=items,
+                 severities=("critical", "high", "medium", "low", "info"))
+
+
+async def rescans_page(request: Request) -> Response:
+    """Rescans: start one (POST, same origin) and follow their progress."""
+    from modelward.registry.rescans import get_rescan, list_rescans
+
+    who = await _who(request)
+    registry: Registry = request.app.state.registry
+    try:
+        if request.method == "POST":
+            if not _same_origin(request):
+                raise ForbiddenError("cross-site form refused")
+            await _form(request)
+            record = await run_in_threadpool(registry.start_rescan, who)
+            return RedirectResponse(f"/admin/rescans?id={record['id']}", status_code=303)
+        items = await run_in_threadpool(list_rescans, registry, who)
+        chosen = request.query_params.get("id") or (items[0]["id"] if items else None)
+        detail = await run_in_threadpool(get_rescan, registry, who, chosen) if chosen else None
+    except Exception as err:
+        return _error(err, who)
+    return _page("rescans.html", who=who, items=items, detail=detail,
+                 policy=registry.policy.digest())
 
 
 async def review(request: Request) -> Response:
@@ -154,5 +181,6 @@ def web_routes() -> list[Route]:
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/admin/quarantine", quarantine),
+        Route("/admin/rescans", rescans_page, methods=["GET", "POST"]),
         Route("/review/{tail:path}", review, methods=["POST"]),
     ]
