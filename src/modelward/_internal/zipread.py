@@ -163,8 +163,12 @@ class ZipArchive:
         entries: central directory records in order.
         anomalies: disagreements between readers and hostile constructs.
         eocd_offset: where the end of central directory record sits.
-        prepended: bytes before the archive proper (zipfile tolerates them, PyTorch does not).
+        prepended: the shift zipfile applies to every stored offset: bytes before the
+            archive proper (negative when the directory overruns its end record; 0 in
+            miniz's view, which takes offsets as stored).
         comment: the archive comment.
+        alternate: the archive as the other reader sees it (miniz's raw offsets when this
+            is zipfile's shifted view, or the reverse), when both parse and they differ.
     """
 
     data: memoryview
@@ -173,6 +177,16 @@ class ZipArchive:
     eocd_offset: int = 0
     prepended: int = 0
     comment: bytes = b""
+    alternate: ZipArchive | None = None
+
+    def views(self) -> list[ZipArchive]:
+        """This archive, then the other reader's view of it when the two differ.
+
+        When the end record's offsets do not match where the central directory sits,
+        ``zipfile`` shifts every offset (its "concat") while miniz (PyTorch) takes them
+        as stored: the same file is two archives, and both must be analysed.
+        """
+        return [self] if self.alternate is None else [self, self.alternate]
 
     def find_ci(self, raw_name: bytes) -> list[ZipEntry]:
         """Entries whose name equals `raw_name` under miniz's ASCII case folding.
@@ -410,20 +424,79 @@ def parse_zip(
     # difference ("concat"); miniz uses the stored offset as is.
     cd_end = zip64_eocd_at if zip64_eocd_at is not None else eocd
     concat = cd_end - cd_size - cd_offset
-    if concat < 0:
-        raise FormatError("central directory size/offset point past its end record", offset=eocd)
-    prepended = 0
-    if concat > 0:
-        prepended = concat
-        anomalies.append(
-            Anomaly(
-                "prepended-data",
-                f"{concat} bytes precede the archive proper; zipfile shifts every offset by them "
-                "while PyTorch's reader does not, so the two see different members (polyglot)",
-                offset=0,
-            )
+    if concat == 0:
+        return _read_directory(
+            data, limits, check_deadline, anomalies, eocd, comment, n_total, cd_offset, cd_end, 0
         )
+    anomalies.append(
+        Anomaly(
+            "prepended-data",
+            (
+                f"{concat} bytes precede the archive proper; zipfile shifts every offset by them"
+                if concat > 0
+                else "the end record's central directory size and offset overrun it; zipfile "
+                f"shifts every offset by {concat}"
+            )
+            + " while PyTorch's reader does not, so the two see different members (polyglot)",
+            offset=0,
+        )
+    )
+    # Two readers, two archives: zipfile's shifted view and miniz's raw one (which needs
+    # the directory inside the file). Both are analysed; either alone is enough to parse.
+    views: list[ZipArchive] = []
+    error: FormatError | None = None
+    for shift in (concat, 0):
+        if shift == 0 and cd_offset + cd_size > size:
+            continue
+        try:
+            views.append(
+                _read_directory(
+                    data,
+                    limits,
+                    check_deadline,
+                    list(anomalies),
+                    eocd,
+                    comment,
+                    n_total,
+                    cd_offset,
+                    cd_end if shift else cd_offset + cd_size,
+                    shift,
+                )
+            )
+        except FormatError as err:
+            error = error or err
+    if not views:
+        assert error is not None
+        raise error
+    main = views[0]
+    if len(views) > 1:
+        main.alternate = views[1]
+    return main
+
+
+def _read_directory(
+    data: memoryview,
+    limits: Limits,
+    check_deadline: Callable[[], None] | None,
+    anomalies: list[Anomaly],
+    eocd: int,
+    comment: bytes,
+    n_total: int,
+    cd_offset: int,
+    cd_end: int,
+    concat: int,
+) -> ZipArchive:
+    """Read `n_total` central records from ``cd_offset + concat`` and their local headers.
+
+    `concat` is the shift ``zipfile`` applies to every stored offset (0 for miniz).
+
+    Raises:
+        FormatError: the records are not where the offsets say.
+    """
+    size = len(data)
     start = cd_offset + concat
+    if start < 0:
+        raise FormatError("central directory offset points before the file", offset=eocd)
     entries: list[ZipEntry] = []
     pos = start
     for index in range(n_total):
@@ -473,7 +546,7 @@ def parse_zip(
         pos += CENTRAL_SIZE + nlen + xlen + clen
     if pos > cd_end:
         raise FormatError("central directory overruns its end record", offset=pos)
-    archive = ZipArchive(data, entries, anomalies, eocd, prepended, comment)
+    archive = ZipArchive(data, entries, anomalies, eocd, concat, comment)
     _read_local_headers(archive, concat)
     _check_entries(archive, cd_start=start, cd_end=cd_end)
     return archive

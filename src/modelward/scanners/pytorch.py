@@ -39,6 +39,7 @@ from modelward.pickle_analysis.rules import PICKLE_RULES
 from modelward.scanners._torchscript import read_code
 from modelward.scanners.base import Artifact, Scanner, ScanOutput
 from modelward.scanners.zip import (
+    PARSER_DISAGREEMENT,
     ZIP_RULES,
     archive_findings,
     crc_findings,
@@ -219,13 +220,29 @@ class PyTorchScanner(Scanner):
         return any(
             e.raw_name.lower().endswith((b"/data.pkl", b"/constants.pkl"))
             or e.raw_name.lower() in (b"data.pkl", b"constants.pkl")
-            for e in archive.entries
+            for view in archive.views()
+            for e in view.entries
         )
 
     @override
     def scan(self, artifact: Artifact) -> Iterator[ScanOutput]:
         archive = open_archive(artifact)
         yield from archive_findings(artifact, archive)
+        if archive.alternate is not None:
+            other = archive.alternate
+            yield artifact.finding(
+                PARSER_DISAGREEMENT,
+                f"zipfile and PyTorch's reader find two different central directories "
+                f"({len(archive.entries)} and {len(other.entries)} members); both archives "
+                "were analysed",
+                offset=other.entries[0].cd_offset if other.entries else None,
+                evidence=", ".join(e.name for e in other.entries[:4])[:200],
+            )
+        for view in archive.views():
+            yield from self._scan_view(artifact, view)
+
+    def _scan_view(self, artifact: Artifact, archive: ZipArchive) -> Iterator[ScanOutput]:
+        """Mirror torch.load's lookups on one reader's view of the archive."""
         first = archive.entries[0].raw_name if archive.entries else b""
         folder = first.split(b"/", 1)[0] + b"/" if b"/" in first else b""
         if not folder:

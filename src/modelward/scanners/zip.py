@@ -179,7 +179,9 @@ def _escapes(name: str) -> str | None:
 def archive_findings(artifact: Artifact, archive: ZipArchive) -> Iterator[Finding]:
     """Findings about the archive as a whole: anomalies, escapes, links, bombs."""
     limits = artifact.limits
-    for anomaly in archive.anomalies:
+    views = archive.views()
+    anomalies = list(dict.fromkeys(a for view in views for a in view.anomalies))
+    for anomaly in anomalies:
         rule = _ANOMALY_RULES.get(anomaly.kind, PARSER_DISAGREEMENT)
         if anomaly.member is None:
             yield artifact.finding(
@@ -199,7 +201,11 @@ def archive_findings(artifact: Artifact, archive: ZipArchive) -> Iterator[Findin
                 details=(("kind", anomaly.kind),),
             )
     declared = 0
-    for entry in archive.entries:
+    seen: set[tuple[bytes, int]] = set()
+    for entry in (e for view in views for e in view.entries):
+        if (entry.raw_name, entry.cd_offset) in seen:
+            continue
+        seen.add((entry.raw_name, entry.cd_offset))
         why = _escapes(entry.name)
         if why is not None:
             yield member_finding(
@@ -321,9 +327,15 @@ class ZipScanner(Scanner):
         archive = open_archive(artifact)
         yield from archive_findings(artifact, archive)
         bad: list[ZipEntry] = []
-        for entry in archive.entries:
+        # Both readers' views when they differ; the same bytes are handed over once.
+        done: set[tuple[int | None, int, int]] = set()
+        for entry in (e for view in archive.views() for e in view.entries):
             if entry.is_dir or entry.is_symlink or entry.is_encrypted:
                 continue
+            key = (entry.data_offset, entry.compressed_size, entry.method)
+            if key in done:
+                continue
+            done.add(key)
             if entry.data_offset is None or entry.method not in (0, 8, 12, 14):
                 continue
             yield member_nested(artifact, archive, entry, crc_sink=bad)

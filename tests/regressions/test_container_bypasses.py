@@ -1,0 +1,133 @@
+"""Container tricks that hide a pickle from scanners while PyTorch's reader still finds it.
+
+The zip cases are checked against PyTorch's own reader (``torch._C.PyTorchFileReader``,
+miniz): ``get_record`` returns the bytes ``torch.load`` would unpickle, and unpickles
+nothing. The scanner must analyse those exact bytes, or at least fail closed.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from _regression_asserts import assert_flagged
+from _regression_pickles import call
+
+from modelward import scan_bytes
+
+GOOD = b"\x80\x02}q\x00."
+
+
+def payload(marker_command: str) -> bytes:
+    return call("os", "system", marker_command)
+
+
+def raw_zip(
+    members: Sequence[tuple[bytes, bytes]],
+    *,
+    cd_offset: int | None = None,
+    cd_size: int | None = None,
+    comment: bytes = b"",
+) -> bytes:
+    """A stored zip written byte by byte, so that the end record can lie."""
+    out = bytearray()
+    central = bytearray()
+    for name, data in members:
+        crc = zlib.crc32(data)
+        central += struct.pack(
+            "<4sBBHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0x21, crc,
+            len(data), len(data), len(name), 0, 0, 0, 0, 0, len(out),
+        ) + name
+        out += struct.pack(
+            "<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 0, 0, 0x21, crc, len(data), len(data),
+            len(name), 0,
+        ) + name + data
+    where = len(out)
+    out += central
+    out += struct.pack(
+        "<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(members), len(members),
+        len(central) if cd_size is None else cd_size,
+        where if cd_offset is None else cd_offset, len(comment),
+    ) + comment
+    return bytes(out)
+
+
+def torch_members(pkl: bytes, padding: int = 0) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"archive/data.pkl", pkl + b"\x00" * padding),
+        (b"archive/byteorder", b"little"),
+        (b"archive/version", b"3\n"),
+    ]
+
+
+def torch_record(tmp_path: Path, data: bytes, name: str = "data.pkl") -> bytes:
+    """What torch.load would unpickle: the record's bytes from PyTorch's reader."""
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "probe.pt"
+    path.write_bytes(data)
+    return bytes(torch._C.PyTorchFileReader(str(path)).get_record(name))
+
+
+def _eocd(data: bytes) -> tuple[int, int, int]:
+    at = data.rfind(b"PK\x05\x06")
+    _, _, _, _, _, size, offset, _ = struct.unpack_from("<4sHHHHIIH", data, at)
+    return at, size, offset
+
+
+def test_prepended_zip_polyglot_two_central_directories(
+    tmp_path: Path, marker_command: str
+) -> None:
+    """A torch zip followed by a second, benign zip written with offsets relative to
+    itself, whose end record points at the *first* directory: zipfile shifts offsets by
+    the prepended bytes ("concat") and sees the benign archive, miniz takes the stored
+    offset and loads the payload. Scanners built on zipfile analyse the decoy. Technique:
+    zip parser differentials (Fickling/modelscan zip confusion, JFrog CVE-2025-10156
+    family); found by this red team against modelward, which only reported a MEDIUM.
+    """
+    evil = raw_zip(torch_members(payload(marker_command)))
+    eocd_a, size_a, offset_a = _eocd(evil)
+    head = evil[:eocd_a]
+    decoy = raw_zip(torch_members(GOOD, padding=len(payload(marker_command)) - len(GOOD)))
+    _, size_b, offset_b = _eocd(decoy)
+    assert (size_a, offset_a) == (size_b, offset_b)
+    data = head + raw_zip(
+        torch_members(GOOD, padding=len(payload(marker_command)) - len(GOOD)),
+        cd_offset=offset_a,
+    )
+    assert torch_record(tmp_path, data) == payload(marker_command)
+    assert_flagged(scan_bytes(data, "model.pt", raise_internal=True), "system")
+
+
+def test_fake_end_record_in_comment_points_at_hidden_directory(
+    tmp_path: Path, marker_command: str
+) -> None:
+    """Two central directories; the real end record's comment is itself a complete end
+    record pointing at the one holding the payload. miniz (and zipfile) take the last
+    complete end record; with raw offsets miniz reads the hidden directory while the
+    zipfile-style shifted view is corrupt, so a scanner that gives up reports only a
+    malformed file. Source: this red team (zip end-record confusion, cf. picklescan
+    GHSA zip handling advisories).
+    """
+    members = [*torch_members(payload(marker_command)), (b"archive/zz", b"x")]
+    base = raw_zip(members)
+    eocd, size, offset = _eocd(base)
+    records = base[offset : offset + size]
+    # A decoy directory of three records: copies of the real ones.
+    decoy_dir = records[: records.find(b"PK\x01\x02", 1)]
+    rest = records[len(decoy_dir) :]
+    decoy_dir += rest[: rest.find(b"PK\x01\x02", 1)]
+    rest = rest[rest.find(b"PK\x01\x02", 1) :]
+    decoy_dir += rest[: rest.find(b"PK\x01\x02", 1)]
+    head = base[:eocd]
+    fake = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 4, 4, size, offset, 0)
+    data = (
+        head
+        + decoy_dir
+        + struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 3, 3, len(decoy_dir), len(head), len(fake))
+        + fake
+    )
+    assert torch_record(tmp_path, data) == payload(marker_command)
+    assert_flagged(scan_bytes(data, "model.pt", raise_internal=True), "system")
