@@ -40,12 +40,12 @@ def test_revoked_and_expired_tokens_get_401(live: Live, tokens: dict[str, str]) 
     done = admin._json("POST", f"/api/v1/admin/tokens/{leaky['id'][:10]}/revoke")
     assert done == {"id": leaky["id"], "principal": "leaky", "role": "publisher",
                     "revoked": True}
-    with pytest.raises(RegistryError, match="HTTP 401.*revoked"):
+    with pytest.raises(RegistryError, match=r"HTTP 401.*revoked"):
         RegistryClient(live.url, victim).models()
     with pytest.raises(RegistryError, match="HTTP 404"):
         admin._json("POST", "/api/v1/admin/tokens/ffffffffffff/revoke")
     time.sleep(1.1)
-    with pytest.raises(RegistryError, match="HTTP 401.*expired"):
+    with pytest.raises(RegistryError, match=r"HTTP 401.*expired"):
         RegistryClient(live.url, short).models()
     statuses = {t["principal"]: t["status"] for t in
                 admin._json("GET", "/api/v1/admin/tokens")["tokens"]}

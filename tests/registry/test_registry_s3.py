@@ -113,7 +113,7 @@ def test_s3_push_publish_pull_and_dedup(s3: Any, s3_live: Live, tmp_path: Path) 
     # a blob changed behind the registry's back is caught by the pull's verification
     tampered = next(f for f in info["files"] if f["path"] == "config.json")
     s3.put_object(Bucket=s3.bucket, Key=f"team/sha256/{tampered['sha256']}", Body=b"{}")
-    with pytest.raises(Exception, match="digest|announced|match"):
+    with pytest.raises(Exception, match=r"digest|announced|match"):
         RegistryClient(s3_live.url).pull("team/bert", "1.1", tmp_path / "out2")
     assert not (tmp_path / "out2").exists()
 
@@ -142,7 +142,7 @@ def test_s3_cut_off_upload_and_gc(s3: Any, s3_live: Live, tmp_path: Path) -> Non
     time.sleep(0.5)
     assert f"team/sha256/{digest}" not in _keys(s3)
     assert not list(registry.blobs.tmp_dir.glob("upload-*.part"))
-    with pytest.raises(RegistryError, match="HTTP 400.*not uploaded"):
+    with pytest.raises(RegistryError, match=r"HTTP 400.*not uploaded"):
         pub._json("POST", f"/api/v1/uploads/{opened['upload']}/commit")
     with pytest.raises(RegistryError, match="HTTP 404"):
         pub.version("cut", "1")

@@ -3,9 +3,9 @@
 ``serve`` needs no set-up: a data folder (default ``./modelward-registry``) gets an SQLite
 database, a blob store and a signing key. ``--database-url postgresql://...`` and
 ``--blob-url s3://bucket/prefix`` switch to a team setup. On the first start with no
-token, an admin token is created and printed once. ``token`` creates, lists and revokes tokens and ``gc``
-collects garbage, on the server's machine (they open its storage directly);
-``ls``, ``show`` and ``rescan`` talk to a running registry.
+token, an admin token is created and printed once. ``token`` creates, lists and revokes
+tokens and ``gc`` collects garbage, on the server's machine (they open its storage
+directly); ``ls``, ``show`` and ``rescan`` talk to a running registry.
 """
 
 from __future__ import annotations

@@ -57,10 +57,6 @@ CREATE TABLE IF NOT EXISTS rescans (
     total INTEGER NOT NULL, done INTEGER NOT NULL, changed INTEGER NOT NULL,
     failed INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS grants (
-    name TEXT NOT NULL REFERENCES models(name), principal TEXT NOT NULL,
-    granted_by TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (name, principal)
-);
 """
 
 _SQLITE_EXTRA: Final = """
