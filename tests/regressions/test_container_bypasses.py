@@ -7,16 +7,23 @@ nothing. The scanner must analyse those exact bytes, or at least fail closed.
 
 from __future__ import annotations
 
+import gzip
+import io
 import struct
+import tarfile
+import zipfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from _regression_asserts import assert_flagged
+from _regression_asserts import assert_flagged, describe
 from _regression_pickles import call
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelward import scan_bytes
+from modelward.findings import Severity
 
 GOOD = b"\x80\x02}q\x00."
 
@@ -131,3 +138,61 @@ def test_fake_end_record_in_comment_points_at_hidden_directory(
     )
     assert torch_record(tmp_path, data) == payload(marker_command)
     assert_flagged(scan_bytes(data, "model.pt", raise_internal=True), "system")
+
+
+def _seven_zip(packed: bytes) -> bytes:
+    """A 7z signature header (valid start-header CRC) followed by `packed` bytes."""
+    tail = struct.pack("<QQI", len(packed), 0, 0)
+    return b"7z\xbc\xaf\x27\x1c\x00\x04" + struct.pack("<I", zlib.crc32(tail)) + tail + packed
+
+
+def test_seven_zip_wrapped_pickle_is_not_clean(marker_command: str) -> None:
+    """nullifAI (ReversingLabs, February 2025): malicious "PyTorch" models on Hugging
+    Face were 7z archives, not torch.save zips, and picklescan reported nothing. A 7z
+    container must never come out clean: modelward cannot decode it, so it says so.
+
+    https://www.reversinglabs.com/blog/rl-identifies-malware-ml-model-hosted-on-hugging-face
+    """
+    data = _seven_zip(payload(marker_command))
+    result = scan_bytes(data, "pytorch_model.bin", raise_internal=True)
+    assert_flagged(result, "not analysed", rules={"MW-7Z-001"}, severity=Severity.MEDIUM)
+
+
+@given(st.binary(max_size=200))
+@settings(max_examples=60, deadline=None)
+def test_seven_zip_fuzz_never_raises(tail: bytes) -> None:
+    """Property: any bytes after a 7z signature give findings, never an exception."""
+    result = scan_bytes(b"7z\xbc\xaf\x27\x1c" + tail, "x.7z", raise_internal=True)
+    assert any(f.rule.id == "MW-7Z-001" for f in result.findings)
+
+
+def test_gzip_in_zip_in_tar(marker_command: str) -> None:
+    """Three containers deep (tar -> zip -> gzip -> pickle): scanners that stop at the
+    first archive level miss the pickle (nullifAI-style re-packing; JFrog "Data
+    Scientists Targeted by Malicious Hugging Face ML Models").
+    """
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("weights/model.pkl.gz", gzip.compress(payload(marker_command)))
+    outer = io.BytesIO()
+    with tarfile.open(fileobj=outer, mode="w") as tf:
+        info = tarfile.TarInfo("bundle.zip")
+        info.size = len(inner.getvalue())
+        tf.addfile(info, io.BytesIO(inner.getvalue()))
+    assert_flagged(scan_bytes(outer.getvalue(), "bundle.tar", raise_internal=True), "system")
+
+
+def test_decompression_bomb_nested_three_deep() -> None:
+    """gzip(gzip(gzip(50 MB of zeros))): each layer is small, the last inflates beyond
+    the ratio; the budget is per file, so the scan stops quickly with a finding instead
+    of exhausting memory (classic nested bomb, cf. David Fifield's zip bombs).
+    """
+    layer = gzip.compress(b"\x00" * (50 << 20), 9)
+    for _ in range(2):
+        layer = gzip.compress(layer, 9)
+    assert len(layer) < 4096
+    result = scan_bytes(layer, "weights.gz", raise_internal=True)
+    assert any(
+        f.rule.id in {"MW-CORE-003", "MW-ZIP-003"} and f.severity >= Severity.MEDIUM
+        for f in result.findings
+    ), describe(result)
