@@ -19,21 +19,28 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Final
 
+import importlib
+
 from modelward import __version__
-from modelward.cli import bom, diff, pull, push, registry, rules, scan, sign, verify
 from modelward.errors import ModelwardError
 from modelward.results import ExitCode
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
-SUBCOMMANDS: Final[tuple[ModuleType, ...]] = (
-    scan, rules, sign, verify, bom, registry, push, pull, diff,
+SUBCOMMANDS: Final[tuple[str, ...]] = (
+    "scan", "rules", "sign", "verify", "bom", "registry", "push", "pull", "diff",
 )
-"""Subcommand modules, in ``--help`` order. Add new ones here."""
+"""Subcommand module names (``modelward.cli.<name>``), in ``--help`` order. Add new ones
+here. Only the module of the command being run is imported, so ``modelward verify`` does
+not pay for the scanners, the renderers or the registry client at start-up."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, every subcommand registered."""
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every subcommand, or only the one named `only`."""
     parser = argparse.ArgumentParser(
         prog="modelward",
         description="Security toolkit for machine-learning model artifacts. 'scan' never "
@@ -45,9 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="more detail; tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in SUBCOMMANDS:
-        module.add_parser(subparsers)
+    for name in SUBCOMMANDS if only is None else (only,):
+        _module(name).add_parser(subparsers)
     return parser
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand named in `argv`, if its first positional argument is one."""
+    for arg in argv:
+        if arg.startswith("-"):
+            continue
+        return arg if arg in SUBCOMMANDS else None
+    return None
 
 
 def _status(code: object) -> int:
@@ -65,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: arguments without the program name; defaults to ``sys.argv[1:]``.
     """
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as done:  # --help, --version, usage errors (exit 2)
