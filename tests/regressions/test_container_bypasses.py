@@ -196,3 +196,47 @@ def test_decompression_bomb_nested_three_deep() -> None:
         f.rule.id in {"MW-CORE-003", "MW-ZIP-003"} and f.severity >= Severity.MEDIUM
         for f in result.findings
     ), describe(result)
+
+
+def test_torchscript_custom_operator_printed_without_torch_prefix() -> None:
+    """torch.jit.save prints operator calls as ``ops.<namespace>.<op>(...)``, not
+    ``torch.ops...``: a reader that only matched the ``torch.ops`` spelling let a custom
+    operator (native code from an unreviewed library, which torch.jit.load needs loaded)
+    through as plain TorchScript. Source: this red team, checked on torch.jit.save output.
+    """
+    torch = pytest.importorskip("torch")
+    lib = torch.library.Library("mw_redteam_ns", "DEF")
+    lib.define("boom(Tensor x) -> Tensor")
+    lib.impl("boom", lambda x: x, "CompositeExplicitAutograd")
+
+    class Model(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.ops.mw_redteam_ns.boom(x)
+
+    buf = io.BytesIO()
+    torch.jit.save(torch.jit.script(Model()), buf)
+    code = [n for n in zipfile.ZipFile(buf).namelist() if n.endswith(".py")]
+    assert any(b"ops.mw_redteam_ns.boom" in zipfile.ZipFile(buf).read(n) for n in code)
+    result = scan_bytes(buf.getvalue(), "model.pt", raise_internal=True)
+    assert_flagged(result, "mw_redteam_ns", rules={"MW-PT-006"}, severity=Severity.MEDIUM)
+
+
+def test_torchscript_custom_class_attribute() -> None:
+    """A TorchScript attribute typed ``__torch__.torch.classes.<ns>.<Class>``: a custom
+    C++ class whose ``__setstate__`` runs natively while the archive loads (the library
+    must be loaded first). Only PyTorch's own class namespaces (``quantized``, ...) pass.
+    Source: PyTorch "Extending TorchScript with Custom C++ Classes" tutorial.
+    """
+    from modelward.scanners._torchscript import read_code
+
+    source = (
+        b"class M(Module):\n"
+        b"  packed : __torch__.torch.classes.quantized.LinearPackedParamsBase\n"
+        b"  stack : __torch__.torch.classes.my_classes.MyStackClass\n"
+        b"  def forward(self: __torch__.M, x: Tensor) -> Tensor:\n"
+        b"    return x\n"
+    )
+    uses = read_code(source)
+    assert [u.text for u in uses if u.kind == "custom-op"] == [
+        "torch.classes.my_classes.MyStackClass"
+    ]

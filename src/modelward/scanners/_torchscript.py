@@ -97,6 +97,29 @@ def _dotted(node: ast.expr) -> str | None:
     return None
 
 
+def _registry_use(parts: list[str]) -> tuple[str, str, str, str] | None:
+    """An operator or custom class reached through PyTorch's registries, else None.
+
+    ``torch.jit.save`` prints operator calls as ``ops.<namespace>.<op>`` (no ``torch.``
+    prefix) and custom classes as ``__torch__.torch.classes.<namespace>.<Class>``; both
+    are native code registered by whatever library defines the namespace.
+
+    Returns:
+        (``ops`` or ``classes``, namespace, operator or class, evidence text).
+    """
+    for i, part in enumerate(parts[:-2]):
+        if part == "ops" and (i == 0 or parts[i - 1] == "torch"):
+            kind = "ops"
+        elif part == "classes" and i > 0 and parts[i - 1] == "torch":
+            kind = "classes"
+        else:
+            continue
+        start = i - 1 if i > 0 and parts[i - 1] == "torch" else i
+        text = ".".join(parts[start : i + 3])
+        return kind, parts[i + 1], parts[i + 2], text
+    return None
+
+
 def read_code(source: bytes) -> list[CodeUse]:
     """Notable constructs in one TorchScript source file.
 
@@ -125,11 +148,13 @@ def read_code(source: bytes) -> list[CodeUse]:
             if name is None:
                 continue
             parts = name.split(".")
-            if len(parts) >= 4 and parts[0] == "torch" and parts[1] == "ops":
-                if parts[2] not in STANDARD_NAMESPACES:
-                    uses.append(CodeUse("custom-op", ".".join(parts[:4]), node.lineno))
-                elif parts[3] in DANGEROUS_NAMES:
-                    uses.append(CodeUse("dangerous-call", ".".join(parts[:4]), node.lineno))
+            registry = _registry_use(parts)
+            if registry is not None:
+                kind, namespace, member, text = registry
+                if namespace not in STANDARD_NAMESPACES:
+                    uses.append(CodeUse("custom-op", text, node.lineno))
+                elif kind == "ops" and member in DANGEROUS_NAMES:
+                    uses.append(CodeUse("dangerous-call", text, node.lineno))
             elif parts[-1] in DANGEROUS_NAMES and isinstance(getattr(node, "ctx", None), ast.Load):
                 uses.append(CodeUse("dangerous-call", name, node.lineno))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):

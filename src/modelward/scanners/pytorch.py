@@ -480,7 +480,7 @@ class PyTorchScanner(Scanner):
                     artifact,
                     TORCHSCRIPT_CUSTOM_OP,
                     entry,
-                    f"calls custom operator {use.text}" + (f" ({where})" if where else ""),
+                    f"uses custom operator or class {use.text}" + (f" ({where})" if where else ""),
                     evidence=use.text,
                 )
             elif use.kind == "dangerous-call":
