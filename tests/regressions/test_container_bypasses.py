@@ -155,7 +155,7 @@ def test_seven_zip_wrapped_pickle_is_not_clean(marker_command: str) -> None:
     """
     data = _seven_zip(payload(marker_command))
     result = scan_bytes(data, "pytorch_model.bin", raise_internal=True)
-    assert_flagged(result, "not analysed", rules={"MW-7Z-001"}, severity=Severity.MEDIUM)
+    assert_flagged(result, "not analysed", rules={"MW-SEVENZIP-001"}, severity=Severity.MEDIUM)
 
 
 @given(st.binary(max_size=200))
@@ -163,7 +163,7 @@ def test_seven_zip_wrapped_pickle_is_not_clean(marker_command: str) -> None:
 def test_seven_zip_fuzz_never_raises(tail: bytes) -> None:
     """Property: any bytes after a 7z signature give findings, never an exception."""
     result = scan_bytes(b"7z\xbc\xaf\x27\x1c" + tail, "x.7z", raise_internal=True)
-    assert any(f.rule.id == "MW-7Z-001" for f in result.findings)
+    assert any(f.rule.id == "MW-SEVENZIP-001" for f in result.findings)
 
 
 def test_gzip_in_zip_in_tar(marker_command: str) -> None:

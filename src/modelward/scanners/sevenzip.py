@@ -9,7 +9,7 @@ a MEDIUM finding saying its content was not analysed, with what the signature he
 tells about it, instead of the INFO "unknown format" a stranger file gets.
 
 Rules:
-    MW-7Z-001 unanalysed-archive (MEDIUM): a 7z archive; its members were not analysed.
+    MW-SEVENZIP-001 unanalysed-archive (MEDIUM): a 7z archive; its members were not analysed.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ SIGNATURE: Final = b"7z\xbc\xaf\x27\x1c"
 _HEADER: Final = 32
 
 UNANALYSED_ARCHIVE: Final = Rule(
-    RuleId("MW-7Z-001"),
+    RuleId("MW-SEVENZIP-001"),
     "unanalysed-archive",
     Severity.MEDIUM,
     "A 7z archive. modelward does not decode 7z, so its members (often a pickled model "
