@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from modelward.errors import ResourceLimitError
-from modelward.graph.ir import Function, Graph, Model, Node, Tensor, Value
+from modelward.graph.model import Function, Graph, Model, Node, Tensor, Value
 
 __all__ = ["PHI", "Flow", "FlowNode", "FlowValue", "flatten"]
 
