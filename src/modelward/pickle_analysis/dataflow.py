@@ -15,9 +15,6 @@ this layer, which
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -31,6 +28,8 @@ from modelward.pickle_analysis.rules import (
     REFLECTIVE_CALL,
     UNKNOWN_GLOBAL,
 )
+from modelward.pickle_analysis.stream import Malformed
+from modelward.pickle_analysis.strings import const_str, eval_str
 from modelward.pickle_analysis.symbols import (
     Blob,
     Call,
@@ -72,17 +71,6 @@ LOADERS: Final = frozenset({
     "numpy.load", "numpy.loads", "numpy.core.multiarray.loads", "pandas.read_pickle",
     "marshal.loads", "yaml.load", "yaml.unsafe_load", "io.BytesIO", "_io.BytesIO",
     "shelve.open", "copyreg._reconstructor",
-})
-#: Pure string transforms a payload may use to assemble names; evaluated on constants.
-_STR_FUNCS: Final = frozenset({
-    "codecs.decode", "_codecs.decode", "codecs.encode", "_codecs.encode", "base64.b64decode",
-    "binascii.unhexlify", "binascii.a2b_hex", "builtins.bytes.fromhex", "operator.add",
-    "_operator.add", "operator.concat", "_operator.concat", "builtins.str", "builtins.str.join",
-    "builtins.bytes.decode", "builtins.str.lower", "builtins.str.upper", "builtins.str.strip",
-})
-_SAFE_CODECS: Final = frozenset({
-    "rot13", "rot_13", "base64", "base_64", "base64_codec", "hex", "hex_codec", "utf-8",
-    "utf8", "latin-1", "latin1", "ascii",
 })
 #: First characters of str values worth sniffing as pickles (protocol 2 header, text ops).
 _PICKLE_TEXT_START: Final = frozenset("\x80(c]}")
@@ -150,7 +138,10 @@ class DataFlow:
         self.result = None
 
     def spawn(self, start: int, end: int | None, artifact: Artifact | None = None) -> Machine:
-        raise NotImplementedError  # provided by Machine
+        """A machine for a pickle nested in this one's data (`artifact`: held elsewhere)."""
+        from modelward.pickle_analysis.machine import Machine  # the class that mixes this in
+
+        return Machine(artifact or self.artifact, start, end, self.nesting + 1)
 
     def add(self, finding: Finding) -> None:
         self.findings.append(finding)
@@ -208,8 +199,6 @@ class DataFlow:
             via = Call("call", Opaque("STACK_GLOBAL"), (module, name), self.op_pos)
             return self.imported(mod_e, name_e, "STACK_GLOBAL", via=via)
         if _not_str(module) or _not_str(name):
-            from modelward.pickle_analysis.machine import Malformed
-
             raise Malformed("STACK_GLOBAL requires str")
         via = Call("call", Opaque("STACK_GLOBAL"), (module, name), self.op_pos)
         record = ImportRecord("<computed>", render(via), self.op_pos, "STACK_GLOBAL",
@@ -220,52 +209,18 @@ class DataFlow:
     # ----------------------------------------------------------------- constants
 
     def const_str(self, value: Value) -> str | None:
-        if type(value) is str:
-            return value
-        if isinstance(value, Blob) and value.kind == "str":
-            if value.full is not None and isinstance(value.full, str):
-                return value.full
-            if value.start is not None and value.length <= 65536:
-                return str(self.data[value.start : value.start + value.length], "utf-8", "replace")
-        return None
+        """`value` as a ``str`` if it is a string constant of the stream."""
+        return const_str(value, self.data)
 
-    def eval_str(self, value: Value, depth: int = 0) -> str | bytes | None:
-        """Evaluate a string computed by pure string functions on constants, if possible."""
-        if isinstance(value, (str, bytes)):
-            return value
-        s = self.const_str(value)
-        if s is not None:
-            return s
-        if depth > 6 or not isinstance(value, Call) or value.kind != "call":
-            return None
-        func = value.func
-        if not isinstance(func, Global) or func.via is not None or func.dotted not in _STR_FUNCS:
-            return None
-        if not isinstance(value.args, tuple):
-            return None
-        args = [self.eval_str(a, depth + 1) for a in value.args]
-        if any(a is None for a in args):
-            if func.dotted == "builtins.str.join" and len(value.args) == 2:
-                items = value.args[1]
-                parts = items.items if isinstance(items, ListSym) else items
-                if isinstance(parts, (list, tuple)) and isinstance(args[0], str):
-                    strs = [self.eval_str(p, depth + 1) for p in parts]
-                    if all(isinstance(p, str) for p in strs):
-                        return args[0].join(strs)  # type: ignore[arg-type]
-            return None
-        try:
-            out = _apply_str_func(func.dotted, args)  # type: ignore[arg-type]
-        except (ValueError, TypeError, LookupError, binascii.Error):
-            return None
-        return out if out is None or len(out) <= 65536 else None
+    def eval_str(self, value: Value) -> str | bytes | None:
+        """`value` folded to a constant if pure string functions compute it from constants."""
+        return eval_str(value, self.data)
 
     # ----------------------------------------------------------------- calls
 
     def call(self, kind: str, func: Value, args: Value, kwargs: Value = None) -> Value:
         """A call the unpickler makes; returns the symbol it pushes."""
         if not isinstance(func, (Global, Call, Persistent, Opaque)):
-            from modelward.pickle_analysis.machine import Malformed
-
             raise Malformed(f"call of a non-callable {render(func, 60)}")
         call = Call(kind, func, args, self.op_pos, kwargs)
         result = self._result_of(call)
@@ -275,8 +230,6 @@ class DataFlow:
     def method_call(self, target: Value, method: str, args: tuple[Value, ...]) -> None:
         """APPEND/SETITEM/ADDITEMS on something that is not a plain container."""
         if not isinstance(target, (Global, Call, Persistent, Opaque)):
-            from modelward.pickle_analysis.machine import Malformed
-
             raise Malformed(f"{method} on {render(target, 60)}")
         call = Call(method, target, args, self.op_pos)
         if isinstance(target, Global):
@@ -596,34 +549,3 @@ class DataFlow:
         self.add(self.artifact.finding(rule, message, offset=offset, evidence=evidence,
                                        severity=severity))
 
-
-def _apply_str_func(dotted: str, args: list[str | bytes]) -> str | bytes | None:
-    short = dotted.rsplit(".", 1)[-1]
-    if short in ("decode", "encode") and dotted.split(".")[0] in ("codecs", "_codecs"):
-        enc = args[1] if len(args) > 1 else "utf-8"
-        if not isinstance(enc, str) or enc.lower() not in _SAFE_CODECS:
-            return None
-        transform = codecs.decode if short == "decode" else codecs.encode
-        out: object = transform(args[0], enc)  # type: ignore[arg-type]
-        return out if isinstance(out, (str, bytes)) else None
-    if dotted == "base64.b64decode":
-        return base64.b64decode(args[0])
-    if dotted in ("binascii.unhexlify", "binascii.a2b_hex"):
-        return binascii.unhexlify(args[0])
-    if dotted == "builtins.bytes.fromhex" and isinstance(args[0], str):
-        return bytes.fromhex(args[0])
-    if short in ("add", "concat") and len(args) == 2 and type(args[0]) is type(args[1]):
-        return args[0] + args[1]  # type: ignore[operator]
-    if dotted == "builtins.str" and len(args) == 1:
-        return args[0] if isinstance(args[0], str) else None
-    if dotted == "builtins.bytes.decode" and isinstance(args[0], bytes):
-        enc = args[1] if len(args) > 1 else "utf-8"
-        if isinstance(enc, str) and enc.lower() in _SAFE_CODECS:
-            return args[0].decode(enc)
-        return None
-    if dotted in ("builtins.str.lower", "builtins.str.upper", "builtins.str.strip"):
-        text = args[0]
-        if isinstance(text, str):
-            return text.lower() if short == "lower" else text.upper() if short == "upper" \
-                else text.strip()
-    return None

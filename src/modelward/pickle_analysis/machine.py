@@ -5,7 +5,9 @@ It keeps the stack, the mark stack (CPython's ``metastack``) and the memo exactl
 same data flow as a real load, but it imports nothing and calls nothing: imports become
 `Global` symbols, calls become `Call` symbols handed to the data-flow layer
 (`modelward.pickle_analysis.dataflow`), and big payloads are skipped by length, never
-copied. The loop is a 256-entry dispatch table of bound methods that take and return a
+copied. Opcode families live beside it: `values` (numbers, strings, bytes), `structure`
+(stack, containers, memo); this module runs the loop and the opcodes that import, call or
+mutate. The loop is a 256-entry dispatch table of bound methods that take and return a
 byte offset, so an opcode costs one index, one call and nothing else.
 """
 
@@ -23,14 +25,16 @@ from modelward.errors import ResourceLimitError
 from modelward.findings import Severity
 from modelward.pickle_analysis import joblib as joblib_arrays
 from modelward.pickle_analysis.dataflow import DataFlow, ImportRecord
+from modelward.pickle_analysis.opcodes import FIXED_ARG, HANDLERS
 from modelward.pickle_analysis.rules import (
     MALFORMED_PICKLE,
     PICKLE_RESOURCE_LIMIT,
     SUSPICIOUS_PERSISTENT_ID,
     UNREGISTERED_EXTENSION,
 )
+from modelward.pickle_analysis.stream import CHECK_EVERY, Halt, Malformed, Stopped
+from modelward.pickle_analysis.structure import StructureOps
 from modelward.pickle_analysis.symbols import (
-    KEEP_ITEMS,
     DictSym,
     ListSym,
     Opaque,
@@ -40,30 +44,20 @@ from modelward.pickle_analysis.symbols import (
     render,
     to_plain,
 )
-from modelward.pickle_analysis.values import Halt, Malformed, Stopped, ValueOps, c_long
+from modelward.pickle_analysis.values import ValueOps
 from modelward.policy import Limits, Policy
 
 if TYPE_CHECKING:
     from modelward.scanners.base import Artifact
 
-__all__ = ["Halt", "Machine", "Malformed", "Stopped"]
+__all__ = ["CHECK_EVERY", "Halt", "Machine", "Malformed", "Stopped"]
 
 HIGHEST_PROTOCOL: Final = 5
-#: Opcodes between deadline / memory checks.
-CHECK_EVERY: Final = 1 << 14
-#: Stack plus memo entries the machine keeps alive before giving up (memory bound).
-MAX_LIVE: Final = 4_000_000
-#: Longest tuple kept whole; longer ones keep their first `KEEP_ITEMS` items.
-MAX_TUPLE: Final = 1 << 16
-#: Fixed argument sizes, to tell a truncated argument from a stack underflow.
-_FIXED_ARG: Final = {
-    ord("J"): 4, ord("K"): 1, ord("M"): 2, ord("G"): 8, ord("h"): 1, ord("j"): 4, ord("q"): 1,
-    ord("r"): 4, 0x82: 1, 0x83: 2, 0x84: 4, 0x80: 1, 0x95: 8, 0x8A: 1, 0x8B: 4, ord("T"): 4,
-    ord("U"): 1, ord("B"): 4, ord("C"): 1, 0x8E: 8, 0x96: 8, 0x8C: 1, ord("X"): 4, 0x8D: 8,
-}
+#: The opcode table under its historical name here (tests and tools import it from here).
+_HANDLERS: Final = HANDLERS
 
 
-class Machine(ValueOps, DataFlow):
+class Machine(StructureOps, ValueOps, DataFlow):
     """One run of the VM over ``artifact.data[start:end]``.
 
     Args:
@@ -162,26 +156,11 @@ class Machine(ValueOps, DataFlow):
             self.pos = self.op_pos
         self.finish()
 
-    def _checkpoint(self, ops: int, max_ops: int) -> int:
-        """Enforce the budgets; returns the opcode count of the next check."""
-        if ops + self.batched_ops >= max_ops:
-            raise ResourceLimitError(f"more than {max_ops} opcodes")
-        if len(self.stack) + len(self.memo) > MAX_LIVE:
-            raise ResourceLimitError(f"more than {MAX_LIVE} live values on the stack and memo")
-        self.artifact.check_deadline()
-        return min(ops + CHECK_EVERY, max_ops)
-
-    def _opname(self) -> str:
-        if self.op_pos >= self.end:
-            return "end of data"
-        code = self.data[self.op_pos]
-        return _NAMES.get(code, f"opcode {code:#04x}")
-
     def _index_error_text(self) -> str:
         if self.op_pos >= self.end:
             return "truncated pickle: data ends before STOP"
         code = self.data[self.op_pos]
-        if self.op_pos + 1 + _FIXED_ARG.get(code, 0) > self.end:
+        if self.op_pos + 1 + FIXED_ARG.get(code, 0) > self.end:
             return f"truncated argument of {self._opname()}"
         return f"stack underflow or missing MARK at {self._opname()}"
 
@@ -197,26 +176,6 @@ class Machine(ValueOps, DataFlow):
         self.limit_hit = message
         self.add(self.artifact.finding(
             PICKLE_RESOURCE_LIMIT, f"pickle analysis stopped: {message}", offset=self.op_pos))
-
-    # ----------------------------------------------------------------- helpers
-
-    def _pop_mark(self) -> list[Value]:
-        items = self.stack
-        if not self.metastack:
-            raise Malformed(f"{self._opname()} without a MARK")
-        self.stack = self.metastack.pop()
-        return items
-
-    def _memo_get(self, index: int) -> None:
-        try:
-            self.stack.append(self.memo[index])
-        except KeyError:
-            raise Malformed(f"memo value not found at index {index}") from None
-
-    def _put(self, index: int) -> None:
-        if index < 0:
-            raise Malformed("negative PUT argument")
-        self.memo[index] = self.stack[-1]
 
     # ----------------------------------------------------------------- opcodes
 
@@ -246,90 +205,6 @@ class Machine(ValueOps, DataFlow):
     def op_stop(self, pos: int) -> int:
         self.result = self.stack.pop()
         raise Stopped(pos)
-
-    def op_mark(self, pos: int) -> int:
-        self.metastack.append(self.stack)
-        self.stack = []
-        if len(self.metastack) > self.limits.max_pickle_depth:
-            raise ResourceLimitError(f"more than {self.limits.max_pickle_depth} nested MARKs")
-        return pos
-
-    def op_pop(self, pos: int) -> int:
-        if self.stack:
-            del self.stack[-1]
-        else:
-            self._pop_mark()
-        return pos
-
-    def op_pop_mark(self, pos: int) -> int:
-        self._pop_mark()
-        return pos
-
-    def op_dup(self, pos: int) -> int:
-        self.stack.append(self.stack[-1])
-        return pos
-
-    def op_empty_tuple(self, pos: int) -> int:
-        self.stack.append(())
-        return pos
-
-    def op_tuple(self, pos: int) -> int:
-        items = self._pop_mark()
-        if len(items) > MAX_TUPLE:
-            # Memory bound: huge tuples are data, never call arguments that matter.
-            items = [*items[:KEEP_ITEMS], Opaque(f"{len(items) - KEEP_ITEMS} more items")]
-        self.stack.append(tuple(items))
-        return pos
-
-    def op_tuple1(self, pos: int) -> int:
-        self.stack[-1] = (self.stack[-1],)
-        return pos
-
-    def op_tuple2(self, pos: int) -> int:
-        stack = self.stack
-        if len(stack) < 2:
-            raise IndexError
-        stack[-2:] = [(stack[-2], stack[-1])]
-        return pos
-
-    def op_tuple3(self, pos: int) -> int:
-        stack = self.stack
-        if len(stack) < 3:
-            raise IndexError
-        stack[-3:] = [(stack[-3], stack[-2], stack[-1])]
-        return pos
-
-    def op_empty_list(self, pos: int) -> int:
-        self.stack.append(ListSym())
-        return pos
-
-    def op_list(self, pos: int) -> int:
-        items = self._pop_mark()
-        self.stack.append(ListSym(items))
-        return pos
-
-    def op_empty_dict(self, pos: int) -> int:
-        self.stack.append(DictSym())
-        return pos
-
-    def op_dict(self, pos: int) -> int:
-        items = self._pop_mark()
-        if len(items) % 2:
-            raise Malformed("odd number of items for DICT")
-        d = DictSym()
-        for i in range(0, len(items), 2):
-            d.set(items[i], items[i + 1])
-        self.stack.append(d)
-        return pos
-
-    def op_empty_set(self, pos: int) -> int:
-        self.stack.append(SetSym())
-        return pos
-
-    def op_frozenset(self, pos: int) -> int:
-        items = self._pop_mark()
-        self.stack.append(SetSym(items, frozen=True))
-        return pos
 
     def op_append(self, pos: int) -> int:
         value = self.stack.pop()
@@ -378,37 +253,6 @@ class Machine(ValueOps, DataFlow):
             target.extend(items)
         else:
             self.method_call(target, "add", tuple(items))
-        return pos
-
-    def op_get(self, pos: int) -> int:
-        line, pos = self._small_line(pos)
-        self._memo_get(c_long(line, 10))  # the C unpickler stops at a NUL, int() does not
-        return pos
-
-    def op_binget(self, pos: int) -> int:
-        self._memo_get(self.data[pos])
-        return pos + 1
-
-    def op_long_binget(self, pos: int) -> int:
-        self._memo_get(unpack_from("<I", self.data, pos)[0])
-        return pos + 4
-
-    def op_put(self, pos: int) -> int:
-        line, pos = self._small_line(pos)
-        self._put(c_long(line, 10))
-        return pos
-
-    def op_binput(self, pos: int) -> int:
-        self._put(self.data[pos])
-        return pos + 1
-
-    def op_long_binput(self, pos: int) -> int:
-        self._put(unpack_from("<I", self.data, pos)[0])
-        return pos + 4
-
-    def op_memoize(self, pos: int) -> int:
-        memo = self.memo
-        memo[len(memo)] = self.stack[-1]
         return pos
 
     def _names(self, pos: int, encoding: str) -> tuple[str, str, int]:
@@ -576,10 +420,6 @@ class Machine(ValueOps, DataFlow):
     def op_bad(self, pos: int) -> int:
         raise Malformed(f"invalid opcode {self.data[pos - 1]:#04x}")
 
-    def spawn(self, start: int, end: int | None, artifact: Artifact | None = None) -> Machine:
-        """A machine for a pickle nested in this one's data."""
-        return Machine(artifact or self.artifact, start, end, self.nesting + 1)
-
     def inline_pickle(self, pos: int, label: str) -> int:
         """Run a pickle embedded in the stream at `pos` (joblib object arrays); its end."""
         if self.nesting >= 8:
@@ -602,7 +442,7 @@ class Machine(ValueOps, DataFlow):
 
     def _build_table(self) -> list[Callable[[int], int]]:
         table: list[Callable[[int], int]] = [self.op_bad] * 256
-        for code, name in _HANDLERS.items():
+        for code, name in HANDLERS.items():
             table[code] = getattr(self, name)
         return table
 
@@ -615,28 +455,3 @@ class Machine(ValueOps, DataFlow):
                 module = _compat_pickle.IMPORT_MAPPING[module]
         return self.imported(module, name, opcode)
 
-
-_HANDLERS: Final[dict[int, str]] = {
-    ord("("): "op_mark", ord("."): "op_stop", ord("0"): "op_pop", ord("1"): "op_pop_mark",
-    ord("2"): "op_dup", ord("F"): "op_float", ord("I"): "op_int", ord("J"): "op_binint",
-    ord("K"): "op_binint1", ord("L"): "op_long", ord("M"): "op_binint2", ord("N"): "op_none",
-    ord("P"): "op_persid", ord("Q"): "op_binpersid", ord("R"): "op_reduce",
-    ord("S"): "op_string", ord("T"): "op_binstring", ord("U"): "op_short_binstring",
-    ord("V"): "op_unicode", ord("X"): "op_binunicode", ord("a"): "op_append",
-    ord("b"): "op_build", ord("c"): "op_global", ord("d"): "op_dict", ord("}"): "op_empty_dict",
-    ord("e"): "op_appends", ord("g"): "op_get", ord("h"): "op_binget", ord("i"): "op_inst",
-    ord("j"): "op_long_binget", ord("l"): "op_list", ord("]"): "op_empty_list", ord("o"): "op_obj",
-    ord("p"): "op_put", ord("q"): "op_binput", ord("r"): "op_long_binput", ord("s"): "op_setitem",
-    ord("t"): "op_tuple", ord(")"): "op_empty_tuple", ord("u"): "op_setitems",
-    ord("G"): "op_binfloat", ord("B"): "op_binbytes", ord("C"): "op_short_binbytes",
-    0x80: "op_proto", 0x81: "op_newobj", 0x82: "op_ext1", 0x83: "op_ext2", 0x84: "op_ext4",
-    0x85: "op_tuple1", 0x86: "op_tuple2", 0x87: "op_tuple3", 0x88: "op_true", 0x89: "op_false",
-    0x8A: "op_long1", 0x8B: "op_long4", 0x8C: "op_short_binunicode", 0x8D: "op_binunicode8",
-    0x8E: "op_binbytes8", 0x8F: "op_empty_set", 0x90: "op_additems", 0x91: "op_frozenset",
-    0x92: "op_newobj_ex", 0x93: "op_stack_global", 0x94: "op_memoize", 0x95: "op_frame",
-    0x96: "op_bytearray8", 0x97: "op_next_buffer", 0x98: "op_readonly_buffer",
-}
-
-_NAMES: Final[dict[int, str]] = {code: name[3:].upper() for code, name in _HANDLERS.items()}
-_NAMES.update({ord("c"): "GLOBAL", ord("i"): "INST", 0x88: "NEWTRUE", 0x89: "NEWFALSE",
-               ord("}"): "EMPTY_DICT", ord("]"): "EMPTY_LIST", ord(")"): "EMPTY_TUPLE"})

@@ -1,6 +1,7 @@
-"""Opcodes that push plain values: numbers, strings, bytes, buffers, and their readers.
+"""Opcodes that push plain values: numbers, strings, bytes, buffers.
 
-Split out of `machine` (which runs the loop and the structural opcodes) because these are
+Split out of `machine` (which runs the loop; `structure` holds the stack and container
+opcodes, `stream` the readers of opcode arguments) because these are
 the opcodes where a pickle's bulk lives: their arguments are skipped by length and kept as
 a prefix (`Blob`), never copied whole, which is what makes the machine fast on big files.
 Semantics follow CPython's ``pickle._Unpickler`` (Lib/pickle.py) opcode by opcode.
@@ -15,12 +16,11 @@ from functools import lru_cache
 from struct import Struct, unpack_from
 from typing import Final
 
-from modelward.pickle_analysis.symbols import HEAD, SMALL, Blob, Opaque, Value
+from modelward.pickle_analysis.stream import Halt, Malformed, Stopped, Stream
+from modelward.pickle_analysis.symbols import HEAD, SMALL, Blob, Opaque
 
 __all__ = ["Halt", "Malformed", "Stopped", "ValueOps", "c_long", "c_strtol_int"]
 
-#: Longest protocol-0 text argument decoded whole; longer ones keep a prefix only.
-MAX_TEXT_LINE: Final = 1 << 20
 #: Runs of one fixed-width number opcode (what a pickled list of numbers is, between two
 #: APPENDS) are decoded by one regex match and one struct call: same values, same stack,
 #: a tenth of the time. Capped at the pickler's batch size.
@@ -92,34 +92,14 @@ def _decode_prefix(line: bytes, decode: Callable[[bytes], str]) -> str:
         cut = line.rfind(b"\\", max(0, len(line) - 16))
         return decode(line[:cut]) if cut >= 0 else decode(line)
 
-class Malformed(Exception):
-    """The stream breaks the VM's rules here; a real loader raises at this opcode."""
 
+class ValueOps(Stream):
+    """Opcode family of `Machine`: the value-pushing opcodes and their argument readers."""
 
-class Halt(Exception):
-    """Stop executing without a further finding (already reported)."""
-
-
-class Stopped(Exception):
-    """STOP was reached."""
-
-
-
-class ValueOps:
-    """Mixin of `Machine`: readers of opcode arguments and the value-pushing opcodes."""
-
-    data: memoryview
-    end: int
-    stack: list[Value]
     #: Whether number runs may be decoded in one step (off while tracing every opcode).
     batch: bool = False
-    #: Opcodes executed inside such runs beyond the one the dispatch loop counted.
-    batched_ops: int = 0
     #: `batched_ops` at which the budgets are checked next (the loop counts dispatches).
     batched_check: int = 1 << 14
-
-    def _checkpoint(self, ops: int, max_ops: int) -> int:
-        raise NotImplementedError  # provided by Machine
 
     def _number_run(self, pos: int) -> int:
         """Push a run of identical number opcodes starting at `pos`; 0 if there is none."""
@@ -135,41 +115,7 @@ class ValueOps:
         self.batched_ops += count - 1
         if self.batched_ops >= self.batched_check:
             self.batched_check = self.batched_ops + (1 << 14)
-            self._checkpoint(0, self.limits.max_pickle_ops)  # type: ignore[attr-defined]
-        return end
-
-    def _opname(self) -> str:
-        raise NotImplementedError  # provided by Machine
-
-    def _line(self, pos: int) -> tuple[bytes, int, int]:
-        """The text line at `pos`: (up to MAX_TEXT_LINE bytes of it, its length, next pos)."""
-        data = self.data
-        step = 128
-        i = pos
-        end = self.end
-        while i < end:
-            chunk = bytes(data[i : i + step])
-            j = chunk.find(b"\n")
-            if j >= 0:
-                nl = i + j
-                length = nl - pos
-                keep = bytes(data[pos : pos + min(length, MAX_TEXT_LINE)])
-                return keep, length, nl + 1
-            i += len(chunk)
-            step = min(step * 4, 1 << 20)
-        raise Malformed(f"truncated pickle: {self._opname()} line has no newline")
-
-    def _small_line(self, pos: int) -> tuple[bytes, int]:
-        line, length, pos = self._line(pos)
-        if length > len(line):
-            raise Malformed(f"{self._opname()} argument longer than {MAX_TEXT_LINE} bytes")
-        return line, pos
-
-    def _span(self, pos: int, length: int) -> int:
-        end = pos + length
-        if length < 0 or end > self.end:
-            raise Malformed(f"truncated pickle: {self._opname()} needs {length} bytes, "
-                            f"{max(0, self.end - pos)} left")
+            self._checkpoint(0, self.limits.max_pickle_ops)
         return end
 
     def _push_bytes(self, pos: int, length: int, kind: str) -> int:
