@@ -12,8 +12,9 @@ function.proto and saved_object_graph.proto.
 
 from __future__ import annotations
 
-from modelward import Severity, scan_bytes
 from test_tensorflow import attr, fld, function, graph, node, saved_model
+
+from modelward import Severity, scan_bytes
 
 
 def _func(name: str, *nested: bytes) -> bytes:
