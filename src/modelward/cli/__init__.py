@@ -12,14 +12,13 @@ exits into return values so tests can call ``main([...])`` in process.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Final
-
-import importlib
 
 from modelward import __version__
 from modelward.errors import ModelwardError

@@ -17,13 +17,29 @@ from typing import TextIO
 
 from modelward.errors import InputError
 
-__all__ = ["add_verbose", "terminal_width", "wants_color", "write_output"]
+__all__ = [
+    "add_verbose", "key_password", "terminal_width", "wants_color", "write_output",
+]
 
 
 def add_verbose(parser: argparse.ArgumentParser) -> None:
     """Accept ``-v/--verbose`` after the subcommand too (``modelward scan -v x``)."""
     parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="more detail; tracebacks on errors")
+
+
+def key_password(env_var: str | None) -> bytes | None:
+    """The private key's password from the environment variable `env_var` (if one is named).
+
+    Raises:
+        InputError: `env_var` is named but not set.
+    """
+    if not env_var:
+        return None
+    value = os.environ.get(env_var)
+    if value is None:
+        raise InputError(f"environment variable {env_var} is not set")
+    return value.encode()
 
 
 def wants_color(stream: TextIO) -> bool:

@@ -13,13 +13,18 @@ on stderr (quiet or not), so a redirected report still tells the terminal how it
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from modelward.cli._common import add_verbose, terminal_width, wants_color, write_output
+from modelward.cli._common import (
+    add_verbose,
+    key_password,
+    terminal_width,
+    wants_color,
+    write_output,
+)
 from modelward.cli._progress import ScanProgress
 from modelward.errors import InputError
 from modelward.findings import Severity
@@ -188,10 +193,5 @@ def _attestation_key(args: argparse.Namespace) -> StatementSigner:
         raise InputError("--attest attests one model: give exactly one file or folder")
     from modelward.signing.keys import load_signing_key
 
-    password = None
-    if args.password_env:
-        value = os.environ.get(args.password_env)
-        if value is None:
-            raise InputError(f"environment variable {args.password_env} is not set")
-        password = value.encode()
+    password = key_password(args.password_env)
     return load_signing_key(Path(args.key), password=password)

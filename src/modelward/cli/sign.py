@@ -7,11 +7,10 @@ attestation (`attest_scan`) and ``--derived-from`` a lineage record (`record_lin
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
-from modelward.cli._common import add_verbose
+from modelward.cli._common import add_verbose, key_password
 from modelward.errors import InputError
 from modelward.policy import load_policy
 from modelward.results import ExitCode
@@ -97,12 +96,7 @@ def _signer(args: argparse.Namespace) -> StatementSigner:
         from modelward.signing.keyless import KeylessSigner
 
         return KeylessSigner(args.identity_token, args.staging)
-    password = None
-    if args.password_env:
-        value = os.environ.get(args.password_env)
-        if value is None:
-            raise InputError(f"environment variable {args.password_env} is not set")
-        password = value.encode()
+    password = key_password(args.password_env)
     return load_signing_key(
         Path(args.key), password=password,
         certificate=Path(args.certificate) if args.certificate else None,
