@@ -21,7 +21,15 @@ from typing import Final
 from modelward.errors import FormatError, ResourceLimitError
 from modelward.scanners.base import Artifact
 
-__all__ = ["GGML_TYPES", "ExploitPatternError", "GgufHeader", "GgufKeyValue", "GgufTensor", "HeaderProblem", "read_header"]
+__all__ = [
+    "GGML_TYPES",
+    "ExploitPatternError",
+    "GgufHeader",
+    "GgufKeyValue",
+    "GgufTensor",
+    "HeaderProblem",
+    "read_header",
+]
 
 MAGIC: Final = b"GGUF"
 DEFAULT_ALIGNMENT: Final = 32

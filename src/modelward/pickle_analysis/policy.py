@@ -115,7 +115,8 @@ def _judge(module: str, name: str) -> Classification:
         if all(s.isidentifier() and not _is_dunder(s) for s in rest):
             return Classification(
                 Verdict.SAFE, None,
-                f"{dotted} is a TorchScript class compiled from the archive's code, not a Python import",
+                f"{dotted} is a TorchScript class compiled from the archive's code, "
+                "not a Python import",
                 dotted, "__torch__",
             )
     segments = [*module.split("."), *name.split(".")]

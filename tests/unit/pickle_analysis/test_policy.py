@@ -184,7 +184,7 @@ def test_allowlist_is_exact_and_free_of_gadgets() -> None:
 
 
 def test_torchscript_identity_helpers_are_safe_but_torch_jit_is_not() -> None:
-    """TorchScript archives pickle torch.jit._pickle.build_* helpers; torch.jit.load stays dangerous."""
+    """TorchScript pickles use torch.jit._pickle.build_* helpers; torch.jit.load stays dangerous."""
     from modelward.pickle_analysis.policy import Verdict, classify
 
     assert classify("torch.jit._pickle", "build_intlist").verdict is Verdict.SAFE
