@@ -13,145 +13,86 @@ archive once, over the artifact's ``memoryview``, and records every place where 
 readers could disagree as an `Anomaly`, so that scanners fail closed.
 
 Only headers are read while parsing; a STORED member is returned as a zero-copy view
-and a compressed one is inflated on demand under size, ratio and budget caps.
+and a compressed one is inflated on demand under size, ratio and budget caps. The work is
+split by idea: `modelward._internal.zipformat` (record layout, `ZipEntry`, `Anomaly`),
+`modelward._internal.zipcheck` (header and cross-member disagreements),
+`modelward._internal.zipinflate` (member bytes under limits); this module finds the
+directories each reader uses and re-exports the public names.
 """
 
 from __future__ import annotations
 
-import bz2
-import lzma
 import struct
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
 
+from modelward._internal.zipcheck import check_entries, read_local_headers
+from modelward._internal.zipformat import (
+    BZIP2,
+    CENTRAL_SIG,
+    CENTRAL_SIZE,
+    DEFLATED,
+    EOCD_SIG,
+    EOCD_SIZE,
+    FLAG_DESCRIPTOR,
+    FLAG_ENCRYPTED,
+    FLAG_MASKED_HEADERS,
+    FLAG_PATCH,
+    FLAG_STRONG_ENCRYPTION,
+    FLAG_UTF8,
+    LOCAL_SIG,
+    LOCAL_SIZE,
+    LZMA,
+    MAX_COMMENT,
+    MINIZ_METHODS,
+    STORED,
+    ZIP64_EOCD_SIG,
+    ZIP64_EOCD_SIZE,
+    ZIP64_LOCATOR_SIG,
+    ZIP64_LOCATOR_SIZE,
+    ZIPFILE_METHODS,
+    Anomaly,
+    ZipEntry,
+    decode_name,
+    has_zip_tail,
+    is_zip_head,
+    zip64_extra,
+)
+from modelward._internal.zipinflate import read_member
 from modelward.errors import FormatError, ResourceLimitError
 from modelward.policy import Limits
 
 __all__ = [
+    "BZIP2",
+    "CENTRAL_SIG",
+    "CENTRAL_SIZE",
+    "DEFLATED",
+    "EOCD_SIG",
+    "EOCD_SIZE",
+    "FLAG_DESCRIPTOR",
+    "FLAG_ENCRYPTED",
+    "FLAG_MASKED_HEADERS",
+    "FLAG_PATCH",
+    "FLAG_STRONG_ENCRYPTION",
+    "FLAG_UTF8",
+    "LOCAL_SIG",
+    "LOCAL_SIZE",
+    "LZMA",
+    "MAX_COMMENT",
+    "MINIZ_METHODS",
+    "STORED",
+    "ZIP64_EOCD_SIG",
+    "ZIP64_EOCD_SIZE",
+    "ZIP64_LOCATOR_SIG",
+    "ZIP64_LOCATOR_SIZE",
+    "ZIPFILE_METHODS",
     "Anomaly",
     "ZipArchive",
     "ZipEntry",
+    "has_zip_tail",
     "is_zip_head",
     "parse_zip",
 ]
-
-LOCAL_SIG: Final = b"PK\x03\x04"
-CENTRAL_SIG: Final = b"PK\x01\x02"
-EOCD_SIG: Final = b"PK\x05\x06"
-ZIP64_EOCD_SIG: Final = b"PK\x06\x06"
-ZIP64_LOCATOR_SIG: Final = b"PK\x06\x07"
-EOCD_SIZE: Final = 22
-CENTRAL_SIZE: Final = 46
-LOCAL_SIZE: Final = 30
-ZIP64_LOCATOR_SIZE: Final = 20
-ZIP64_EOCD_SIZE: Final = 56
-MAX_COMMENT: Final = 0xFFFF
-
-STORED: Final = 0
-DEFLATED: Final = 8
-BZIP2: Final = 12
-LZMA: Final = 14
-#: Methods zipfile can read; miniz (PyTorch) only reads STORED and DEFLATED.
-ZIPFILE_METHODS: Final = frozenset({STORED, DEFLATED, BZIP2, LZMA})
-MINIZ_METHODS: Final = frozenset({STORED, DEFLATED})
-
-FLAG_ENCRYPTED: Final = 0x0001
-FLAG_DESCRIPTOR: Final = 0x0008
-FLAG_PATCH: Final = 0x0020
-FLAG_STRONG_ENCRYPTION: Final = 0x0040
-FLAG_UTF8: Final = 0x0800
-FLAG_MASKED_HEADERS: Final = 0x2000
-
-_CHUNK: Final = 1 << 16
-
-
-def is_zip_head(head: bytes) -> bool:
-    """Whether bytes start like a zip (a local header, or the end record of an empty zip)."""
-    return head.startswith((LOCAL_SIG, EOCD_SIG, b"PK00PK\x03\x04"))
-
-
-@dataclass(frozen=True, slots=True)
-class Anomaly:
-    """A place where zip readers could disagree, or a hostile construct.
-
-    Attributes:
-        kind: stable key (``duplicate-name``, ``name-mismatch``, ...) scanners map to rules.
-        message: one sentence for the user.
-        member: the member's name, when the anomaly is about one member.
-        offset: byte offset in the archive.
-        evidence: the triggering fragment.
-    """
-
-    kind: str
-    message: str
-    member: str | None = None
-    offset: int | None = None
-    evidence: str | None = None
-
-
-@dataclass(slots=True)
-class ZipEntry:
-    """One central directory record, plus what its local header says.
-
-    Attributes:
-        index: position in the central directory (0 = what PyTorch takes the folder from).
-        raw_name: the name bytes exactly as stored (what miniz compares).
-        name: the name as ``zipfile`` decodes it (UTF-8 flag, else cp437), before NUL truncation.
-        flags: general-purpose bit flags of the central record.
-        method: compression method of the central record.
-        crc: CRC-32 of the central record.
-        compressed_size: compressed size (ZIP64-resolved).
-        size: uncompressed size (ZIP64-resolved).
-        header_offset: local header offset as stored (miniz uses it as is).
-        external_attr: external attributes (unix mode in the high 16 bits).
-        create_system: host system of the creator (3 = unix).
-        cd_offset: where this central record sits in the archive.
-        data_offset: first byte of member data, or None when the local header is unusable.
-        local_name: the local header's name bytes.
-    """
-
-    index: int
-    raw_name: bytes
-    name: str
-    flags: int
-    method: int
-    crc: int
-    compressed_size: int
-    size: int
-    header_offset: int
-    external_attr: int
-    create_system: int
-    cd_offset: int
-    data_offset: int | None = None
-    local_name: bytes | None = None
-
-    @property
-    def zipfile_name(self) -> str:
-        """The name ``zipfile.namelist()`` shows (truncated at the first NUL)."""
-        return self.name.split("\x00", 1)[0]
-
-    @property
-    def is_dir(self) -> bool:
-        """A directory for miniz: trailing slash or the DOS directory attribute."""
-        return self.raw_name.endswith(b"/") or bool(self.external_attr & 0x10)
-
-    @property
-    def unix_mode(self) -> int:
-        return (self.external_attr >> 16) & 0xFFFF if self.create_system == 3 else 0
-
-    @property
-    def is_symlink(self) -> bool:
-        return (self.unix_mode & 0o170000) == 0o120000
-
-    @property
-    def is_encrypted(self) -> bool:
-        return bool(self.flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION))
-
-    @property
-    def data_end(self) -> int | None:
-        return None if self.data_offset is None else self.data_offset + self.compressed_size
 
 
 @dataclass(slots=True)
@@ -217,112 +158,7 @@ class ZipArchive:
             FormatError: the member cannot be read (encrypted, unknown method, corrupt).
             ResourceLimitError: the member is larger than the caps allow.
         """
-        if entry.data_offset is None:
-            raise FormatError(
-                f"member {entry.name!r} has no readable local header", offset=entry.header_offset
-            )
-        if entry.is_encrypted:
-            raise FormatError(f"member {entry.name!r} is encrypted", offset=entry.header_offset)
-        start, end = entry.data_offset, entry.data_offset + entry.compressed_size
-        if end > len(self.data):
-            raise FormatError(
-                f"member {entry.name!r} runs past the end of the archive", offset=start
-            )
-        raw = self.data[start:end]
-        if entry.method == STORED:
-            if crc_result is not None:
-                crc_result.append(zlib.crc32(raw) == entry.crc)
-            return raw
-        if entry.method not in ZIPFILE_METHODS:
-            raise FormatError(
-                f"member {entry.name!r} uses unsupported compression method {entry.method}",
-                offset=start,
-            )
-        cap = min(
-            limits.max_member_bytes, max(entry.compressed_size, 1) * limits.max_compression_ratio
-        )
-        out = bytearray()
-        crc = 0
-        for chunk in _inflate(raw, entry.method, cap + 1):
-            out += chunk
-            crc = zlib.crc32(chunk, crc)
-            if spend is not None:
-                spend(len(chunk))
-            if len(out) > cap:
-                why = (
-                    "the size budget"
-                    if cap == limits.max_member_bytes
-                    else f"a compression ratio of {limits.max_compression_ratio}"
-                )
-                raise ResourceLimitError(
-                    f"member {entry.name!r} inflates beyond {why}", offset=start
-                )
-        if crc_result is not None:
-            crc_result.append(crc == entry.crc and len(out) == entry.size)
-        return bytes(out)
-
-
-def _inflate(raw: memoryview, method: int, cap: int) -> Iterator[bytes]:
-    """Decompress `raw` incrementally, yielding chunks, stopping after `cap` bytes."""
-    decomp: zlib._Decompress | bz2.BZ2Decompressor | lzma.LZMADecompressor
-    try:
-        if method == DEFLATED:
-            decomp = zlib.decompressobj(-15)
-            produced = 0
-            for pos in range(0, max(len(raw), 1), _CHUNK):
-                data = decomp.decompress(raw[pos : pos + _CHUNK], _CHUNK)
-                while True:
-                    if data:
-                        produced += len(data)
-                        yield data
-                        if produced >= cap:
-                            return
-                    if not decomp.unconsumed_tail:
-                        break
-                    data = decomp.decompress(decomp.unconsumed_tail, _CHUNK)
-                if decomp.eof:
-                    return
-            tail = decomp.flush()
-            if tail:
-                yield tail
-            return
-        if method == BZIP2:
-            decomp = bz2.BZ2Decompressor()
-        else:
-            decomp = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=_zip_lzma_filters(raw))
-            raw = raw[4 + struct.unpack_from("<H", raw, 2)[0] :]
-        produced = 0
-        for pos in range(0, max(len(raw), 1), _CHUNK):
-            data = decomp.decompress(raw[pos : pos + _CHUNK], _CHUNK)
-            while True:
-                if data:
-                    produced += len(data)
-                    yield data
-                    if produced >= cap:
-                        return
-                if decomp.eof or decomp.needs_input:
-                    break
-                data = decomp.decompress(b"", _CHUNK)
-            if decomp.eof:
-                return
-    except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError, struct.error) as err:
-        raise FormatError(f"corrupt compressed member: {err}") from err
-
-
-def _zip_lzma_filters(raw: memoryview) -> list[dict[str, object]]:
-    """The LZMA1 filter from a zip LZMA member's 4-byte header plus properties."""
-    if len(raw) < 4:
-        raise FormatError("truncated LZMA member header")
-    (psize,) = struct.unpack_from("<H", raw, 2)
-    props = bytes(raw[4 : 4 + psize])
-    # zipfile does the same: decode the properties through the LZMA1 filter helper.
-    return [lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)]  # type: ignore[attr-defined]
-
-
-def _decode_name(raw: bytes, flags: int) -> str:
-    if flags & FLAG_UTF8:
-        return raw.decode("utf-8", errors="replace")
-    return raw.decode("cp437")
+        return read_member(self.data, entry, limits, spend, crc_result)
 
 
 def _find_eocd(data: memoryview, anomalies: list[Anomaly]) -> int:
@@ -526,12 +362,12 @@ def _read_directory(
         ) = struct.unpack_from("<4sBBHHHHHIIIHHHHHII", data, pos)
         raw_name = bytes(data[pos + CENTRAL_SIZE : pos + CENTRAL_SIZE + nlen])
         extra = bytes(data[pos + CENTRAL_SIZE + nlen : pos + CENTRAL_SIZE + nlen + xlen])
-        usize, csize, lho = _zip64_extra(extra, usize, csize, lho)
+        usize, csize, lho = zip64_extra(extra, usize, csize, lho)
         entries.append(
             ZipEntry(
                 index=index,
                 raw_name=raw_name,
-                name=_decode_name(raw_name, flags),
+                name=decode_name(raw_name, flags),
                 flags=flags,
                 method=method,
                 crc=crc,
@@ -547,235 +383,6 @@ def _read_directory(
     if pos > cd_end:
         raise FormatError("central directory overruns its end record", offset=pos)
     archive = ZipArchive(data, entries, anomalies, eocd, concat, comment)
-    _read_local_headers(archive, concat)
-    _check_entries(archive, cd_start=start, cd_end=cd_end)
+    read_local_headers(data, entries, anomalies, concat)
+    check_entries(data, entries, anomalies, concat, cd_start=start, cd_end=cd_end)
     return archive
-
-
-def _zip64_extra(extra: bytes, usize: int, csize: int, lho: int) -> tuple[int, int, int]:
-    """Resolve 0xFFFFFFFF sizes/offset from the ZIP64 extra field (id 0x0001)."""
-    if 0xFFFFFFFF not in (usize, csize, lho):
-        return usize, csize, lho
-    pos = 0
-    while pos + 4 <= len(extra):
-        tag, length = struct.unpack_from("<HH", extra, pos)
-        body = extra[pos + 4 : pos + 4 + length]
-        if tag == 0x0001:
-            values = [v[0] for v in struct.iter_unpack("<Q", body[: len(body) // 8 * 8])]
-            if usize == 0xFFFFFFFF and values:
-                usize = values.pop(0)
-            if csize == 0xFFFFFFFF and values:
-                csize = values.pop(0)
-            if lho == 0xFFFFFFFF and values:
-                lho = values.pop(0)
-            return usize, csize, lho
-        pos += 4 + length
-    raise FormatError("ZIP64 sizes announced but no ZIP64 extra field")
-
-
-def _read_local_headers(archive: ZipArchive, concat: int) -> None:
-    data, anomalies = archive.data, archive.anomalies
-    size = len(data)
-    for entry in archive.entries:
-        lho = entry.header_offset + concat
-        if lho + LOCAL_SIZE > size or bytes(data[lho : lho + 4]) != LOCAL_SIG:
-            anomalies.append(
-                Anomaly(
-                    "bad-local-header",
-                    "the central directory points at no local header; "
-                    "the member cannot be read and readers disagree on what it holds",
-                    entry.name,
-                    lho,
-                )
-            )
-            continue
-        (_, _, lflags, lmethod, _, _, _, _, _, nlen, xlen) = struct.unpack_from(
-            "<4sHHHHHIIIHH", data, lho
-        )
-        entry.local_name = bytes(data[lho + LOCAL_SIZE : lho + LOCAL_SIZE + nlen])
-        entry.data_offset = lho + LOCAL_SIZE + nlen + xlen
-        if entry.local_name != entry.raw_name:
-            anomalies.append(
-                Anomaly(
-                    "name-mismatch",
-                    "local header name differs from the central directory name; PyTorch "
-                    "ignores it, zipfile refuses the member, stream readers trust it",
-                    entry.name,
-                    lho,
-                    repr(entry.local_name[:120]),
-                )
-            )
-        if lmethod != entry.method:
-            anomalies.append(
-                Anomaly(
-                    "method-mismatch",
-                    f"local header says compression method {lmethod}, central directory says "
-                    f"{entry.method}; stream readers and directory readers decode differently",
-                    entry.name,
-                    lho,
-                )
-            )
-        if (lflags ^ entry.flags) & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION):
-            anomalies.append(
-                Anomaly(
-                    "flag-mismatch",
-                    "local and central headers disagree on whether the member is encrypted",
-                    entry.name,
-                    lho,
-                )
-            )
-
-
-def _check_entries(archive: ZipArchive, cd_start: int, cd_end: int) -> None:
-    anomalies = archive.anomalies
-    seen: dict[bytes, ZipEntry] = {}
-    seen_ci: dict[bytes, ZipEntry] = {}
-    size = len(archive.data)
-    spans: list[tuple[int, int, ZipEntry]] = []
-    for entry in archive.entries:
-        if entry.raw_name in seen:
-            anomalies.append(
-                Anomaly(
-                    "duplicate-name",
-                    f"name also used by member #{seen[entry.raw_name].index}; zipfile keeps the "
-                    "last one, PyTorch's binary search may pick either, extractors the first",
-                    entry.name,
-                    entry.cd_offset,
-                )
-            )
-        elif entry.raw_name.lower() in seen_ci:
-            anomalies.append(
-                Anomaly(
-                    "duplicate-name",
-                    "name differs only in case from member "
-                    f"#{seen_ci[entry.raw_name.lower()].index}"
-                    "; PyTorch looks names up case-insensitively and may pick either",
-                    entry.name,
-                    entry.cd_offset,
-                )
-            )
-        seen.setdefault(entry.raw_name, entry)
-        seen_ci.setdefault(entry.raw_name.lower(), entry)
-        if b"\x00" in entry.raw_name:
-            anomalies.append(
-                Anomaly(
-                    "nul-in-name",
-                    "member name contains a NUL byte; zipfile and C readers truncate it there, "
-                    "miniz compares the full name",
-                    entry.name,
-                    entry.cd_offset,
-                    repr(entry.raw_name[:120]),
-                )
-            )
-        if entry.is_encrypted or entry.flags & (FLAG_PATCH | FLAG_MASKED_HEADERS):
-            anomalies.append(
-                Anomaly(
-                    "encrypted",
-                    "member is encrypted (or a patch); it cannot be analysed",
-                    entry.name,
-                    entry.cd_offset,
-                )
-            )
-        elif entry.method not in ZIPFILE_METHODS:
-            anomalies.append(
-                Anomaly(
-                    "unsupported-method",
-                    f"compression method {entry.method} is not one the scanner can read",
-                    entry.name,
-                    entry.cd_offset,
-                )
-            )
-        elif entry.method not in MINIZ_METHODS:
-            anomalies.append(
-                Anomaly(
-                    "unsupported-method",
-                    f"compression method {entry.method} is read by zipfile but refused by PyTorch",
-                    entry.name,
-                    entry.cd_offset,
-                )
-            )
-        if entry.method == STORED and entry.compressed_size != entry.size:
-            anomalies.append(
-                Anomaly(
-                    "size-mismatch",
-                    f"stored member declares {entry.compressed_size} stored bytes but "
-                    f"{entry.size} uncompressed; readers return different contents",
-                    entry.name,
-                    entry.cd_offset,
-                )
-            )
-        if (entry.external_attr & 0x10) and not entry.raw_name.endswith(b"/") and entry.size:
-            anomalies.append(
-                Anomaly(
-                    "dir-attribute",
-                    "member with data carries the DOS directory attribute; miniz (PyTorch) reads "
-                    "it as empty while zipfile returns its bytes",
-                    entry.name,
-                    entry.cd_offset,
-                )
-            )
-        end = entry.data_end
-        if end is not None and entry.data_offset is not None:
-            if end > size:
-                anomalies.append(
-                    Anomaly(
-                        "truncated",
-                        "member data runs past the end of the file",
-                        entry.name,
-                        entry.data_offset,
-                    )
-                )
-            elif entry.compressed_size and entry.data_offset < cd_end and end > cd_start:
-                anomalies.append(
-                    Anomaly(
-                        "overlap",
-                        "member data overlaps the central directory",
-                        entry.name,
-                        entry.data_offset,
-                    )
-                )
-            spans.append((entry.header_offset + archive.prepended, end, entry))
-    spans.sort(key=lambda s: (s[0], s[1]))
-    reach, owner = -1, None
-    for begin, end, entry in spans:
-        if owner is not None and begin < reach:
-            anomalies.append(
-                Anomaly(
-                    "overlap",
-                    f"member overlaps member #{owner.index} ({owner.name!r}); overlapping members "
-                    "are a zip-bomb technique and make readers disagree",
-                    entry.name,
-                    begin,
-                )
-            )
-        if end > reach:
-            reach, owner = end, entry
-
-
-def has_zip_tail(data: memoryview) -> bool:
-    """Whether an end record near the end points at a central directory (cheap check).
-
-    Catches zips with bytes prepended (self-extracting archives, polyglots) that
-    `is_zip_head` misses; ``zipfile`` opens those.
-    """
-    size = len(data)
-    if size < EOCD_SIZE:
-        return False
-    window_start = max(0, size - (MAX_COMMENT + EOCD_SIZE))
-    window = bytes(data[window_start:])
-    pos = window.rfind(EOCD_SIG)
-    while pos >= 0 and len(window) - pos < EOCD_SIZE:
-        pos = window.rfind(EOCD_SIG, 0, pos)
-    if pos < 0:
-        return False
-    eocd = window_start + pos
-    if (
-        eocd >= ZIP64_LOCATOR_SIZE
-        and bytes(data[eocd - ZIP64_LOCATOR_SIZE : eocd - 16]) == ZIP64_LOCATOR_SIG
-    ):
-        return True
-    (_, _, _, _, n_total, cd_size, cd_offset, _) = struct.unpack_from("<4sHHHHIIH", data, eocd)
-    if n_total == 0:
-        return bool(cd_size == 0)
-    start = eocd - cd_size
-    return 0 <= start and bytes(data[start : start + 4]) == CENTRAL_SIG and cd_offset <= start
