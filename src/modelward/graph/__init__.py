@@ -2,6 +2,7 @@
 
 - `ir`: a bounded, zero-copy parser of ONNX protobuf bytes into a small graph IR
   (nodes, subgraphs, local functions, tensor metadata); no ``onnx`` import.
+- `model`: the IR's data classes (`ir` re-exports them).
 - `dataflow`: one flat dataflow graph per model, subgraphs and functions inlined.
 - `backdoor`: input-triggered substitutions of the computed result (graph backdoors).
 """

@@ -1,10 +1,12 @@
 """Symbolic analysis of pickle streams: what loading them would import and call.
 
 The pickle machine (`machine`) runs every opcode of protocols 0-5 on symbols instead of
-objects: it never imports or calls anything from the stream. The data-flow layer
-(`dataflow`) classifies imports through `policy.classify`, follows callables computed at
-load time, analyses pickles nested in the data, and turns the trace into findings whose
-evidence is readable pseudo-Python (`symbols.render`).
+objects: it never imports or calls anything from the stream. Its opcode families sit beside
+it (`values`, `structure`, on the shared `stream` base; the table is in `opcodes`). The
+data-flow layer (`dataflow`) classifies imports through `policy.classify`, follows
+callables computed at load time (names folded by `strings`), analyses pickles nested in
+the data, and turns the trace into findings whose evidence is readable pseudo-Python
+(`symbols.render`).
 
 Public API (used by every scanner that meets a pickle)::
 
