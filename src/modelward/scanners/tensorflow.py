@@ -49,7 +49,7 @@ from modelward.scanners._tf_ops import (
 )
 from modelward.scanners.base import Artifact, Scanner, ScanOutput
 
-__all__ = ["SCANNER", "TF_RULES", "TensorFlowScanner", "func_refs", "judge_op", "node_verdicts",
+__all__ = ["SCANNER", "TF_RULES", "NodeDef", "TensorFlowScanner", "func_refs", "judge_op", "node_verdicts",
            "parse_node_def", "path_verdicts"]
 
 FILE_ACCESS: Final = Rule(
@@ -107,6 +107,11 @@ class _Node:
     inputs: list[str]
     attrs: dict[str, memoryview]
     offset: int
+
+
+NodeDef = _Node
+"""A parsed NodeDef (name, op, inputs, raw AttrValue bytes by key), as `parse_node_def`
+returns it."""
 
 
 @dataclass(slots=True)

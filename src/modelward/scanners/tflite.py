@@ -8,6 +8,13 @@ loaders trust. The model is read with the bounded flatbuffer reader
 (`modelward._internal.flatbuffers`), following tensorflow/lite/schema/schema.fbs: Model ->
 operator_codes, subgraphs -> operators / tensors, buffers, metadata.
 
+The Flex delegate runs the op of the TensorFlow ``NodeDef`` carried in each Flex operator's
+``custom_options`` (a FlexBuffer vector ``[op name, NodeDef bytes]``), whatever the
+operator code is called, so that NodeDef is decoded (`modelward._internal.flexbuffers`,
+`modelward._internal.protobuf`) and judged with the TensorFlow scanner's op lists: its op,
+its file/URL attributes, its function-valued attributes and constant paths fed to it from
+the model's string buffers.
+
 Rules:
     MW-TFLITE-001 custom-op (MEDIUM): a custom operator needs code outside TFLite.
     MW-TFLITE-002 flex-dangerous-op (HIGH): a Flex op runs a TensorFlow file/Python/network op.
@@ -26,8 +33,17 @@ from typing import ClassVar, Final
 from typing_extensions import override
 
 from modelward._internal.flatbuffers import Budget, Table, root_table
+from modelward._internal.flexbuffers import string_vector
+from modelward.errors import FormatError
 from modelward.findings import Finding, Rule, RuleId, Severity
-from modelward.scanners._tf_ops import FILE_OPS, NETWORK_OPS, PYTHON_OPS, STANDARD_OPS
+from modelward.scanners import tensorflow as tf
+from modelward.scanners._tf_ops import (
+    FILE_OPS,
+    NETWORK_OPS,
+    PATH_INPUT_OPS,
+    PYTHON_OPS,
+    STANDARD_OPS,
+)
 from modelward.scanners.base import Artifact, Scanner, ScanOutput
 
 __all__ = ["SCANNER", "TFLiteScanner"]
@@ -75,6 +91,7 @@ _CUSTOM: Final = 32  # BuiltinOperator.CUSTOM
 _PLACEHOLDER: Final = 127  # PLACEHOLDER_FOR_GREATER_OP_CODES
 _MAX_BUILTIN: Final = 210  # highest BuiltinOperator code in schema.fbs as of TF 2.18 is ~206
 _MAX_ITEMS: Final = 5_000_000
+_MAX_OPTIONS: Final = 1 << 20  # bytes of one Flex op's custom options that are decoded
 
 
 class TFLiteScanner(Scanner):
@@ -99,9 +116,13 @@ class TFLiteScanner(Scanner):
         codes = model.tables(1, limit)
         buffers = model.tables(4, limit)
         yield from self._opcode_findings(artifact, codes)
+        flex = {i: name for i, code in enumerate(codes)
+                if max(code.scalar(0, "<b"), code.scalar(3, "<i")) == _CUSTOM
+                and (name := code.string(1, 256) or "").startswith("Flex")}
         for s, subgraph in enumerate(model.tables(2, limit)):
             artifact.check_deadline()
             yield from self._subgraph(artifact, subgraph, s, len(codes), len(buffers), limit)
+            yield from self._flex_ops(artifact, subgraph, s, flex, buffers, limit)
         for m, meta in enumerate(model.tables(6, limit)):
             index = meta.scalar(1, "<I")
             if index >= len(buffers):
@@ -166,6 +187,73 @@ class TFLiteScanner(Scanner):
             big_off, big_size = op.scalar(9, "<Q"), op.scalar(10, "<Q")
             if big_off or big_size:
                 yield from self._range(artifact, big_off, big_size, where, op.pos)
+
+    def _flex_ops(self, artifact: Artifact, subgraph: Table, s: int, flex: dict[int, str],
+                  buffers: list[Table], limit: int) -> Iterator[Finding]:
+        """Judge the NodeDef each Flex operator of the subgraph really runs."""
+        if not flex:
+            return
+        tensors = subgraph.tables(0, limit)
+        for o, op in enumerate(subgraph.tables(3, limit)):
+            code = op.scalar(0, "<I")
+            if code not in flex:
+                continue
+            where = f"subgraphs[{s}].operators[{o}]"
+            try:
+                node = self._node_def(artifact, op)
+            except FormatError as exc:
+                yield artifact.finding(CUSTOM_OP, f"Flex operator {flex[code][:120]!r} carries "
+                                       f"a TensorFlow NodeDef that cannot be read ({exc})",
+                                       offset=op.pos, node=where, evidence=flex[code][:200])
+                continue
+            if node is None:
+                continue
+            verdicts = list(tf.node_verdicts(node))
+            if node.op in PATH_INPUT_OPS:
+                paths = self._input_strings(op, PATH_INPUT_OPS[node.op], tensors, buffers,
+                                            limit)
+                verdicts += tf.path_verdicts(node.op, paths)
+            for rule, message, evidence in verdicts:
+                mapped = CUSTOM_OP if rule is tf.CUSTOM_OP else FLEX_DANGEROUS
+                yield artifact.finding(mapped, f"Flex operator {flex[code][:80]!r} runs a "
+                                       f"TensorFlow NodeDef: {message}", offset=op.pos,
+                                       node=where, evidence=evidence)
+
+    def _node_def(self, artifact: Artifact, op: Table) -> tf.NodeDef | None:
+        """The NodeDef in a Flex operator's custom options (inline or large), or None."""
+        vec = op.vector(5, 1)
+        if vec is not None:
+            start, size = vec
+        else:
+            start, size = op.scalar(9, "<Q"), op.scalar(10, "<Q")
+            if not size or start + size > artifact.size:
+                return None
+        if size > _MAX_OPTIONS:
+            raise FormatError(f"custom options of {size} bytes", offset=start)
+        items = string_vector(op.buf[start : start + size], max_bytes=_MAX_OPTIONS)
+        if len(items) < 2 or items[1] is None:
+            raise FormatError("custom options are not [op name, NodeDef]", offset=start)
+        return tf.parse_node_def(memoryview(items[1]), start)
+
+    def _input_strings(self, op: Table, index: int, tensors: list[Table],
+                       buffers: list[Table], limit: int) -> list[str]:
+        """Strings of the constant string tensor feeding input `index` (TFLite string
+        tensor layout: int32 count, count + 1 int32 offsets, bytes)."""
+        inputs = op.uints(1, limit)
+        if index >= len(inputs) or inputs[index] >= len(tensors):
+            return []
+        b = tensors[inputs[index]].scalar(2, "<I")
+        vec = buffers[b].vector(0, 1) if 0 < b < len(buffers) else None
+        if vec is None or vec[1] < 8:
+            return []
+        start, size = vec
+        data = bytes(op.buf[start : start + min(size, _MAX_OPTIONS)])
+        count = int.from_bytes(data[:4], "little")
+        if count > 64 or 4 * (count + 2) > len(data):
+            return []
+        ends = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "little") for i in range(count + 1)]
+        return [data[a:z].decode("utf-8", "replace")[:4096]
+                for a, z in itertools.pairwise(ends) if 0 <= a <= z <= len(data)]
 
     def _range(self, artifact: Artifact, start: int, size: int, where: str,
                offset: int) -> Iterator[Finding]:
