@@ -49,8 +49,10 @@ from modelward.scanners._tf_ops import (
 )
 from modelward.scanners.base import Artifact, Scanner, ScanOutput
 
-__all__ = ["SCANNER", "TF_RULES", "NodeDef", "TensorFlowScanner", "func_refs", "judge_op", "node_verdicts",
-           "parse_node_def", "path_verdicts"]
+__all__ = [
+    "SCANNER", "TF_RULES", "NodeDef", "TensorFlowScanner", "func_refs", "judge_op",
+    "node_verdicts", "parse_node_def", "path_verdicts",
+]
 
 FILE_ACCESS: Final = Rule(
     RuleId("MW-TF-001"), "file-access", Severity.HIGH,
