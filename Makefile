@@ -2,7 +2,7 @@
 #   make run    set up from nothing, then scan the bundled examples/ and print the report
 #   make test   set up, then run the whole test suite
 #   make bench  set up, then run the benchmarks and print their figures
-#   make lint   ruff + mypy
+#   make lint   ruff + mypy --strict (also part of make test)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -47,14 +47,14 @@ run: setup
 	  echo "(exit code $$code: 1 means findings at or above the fail-on level — expected here, examples/malicious holds inert malicious samples)"; \
 	  test $$code -le 1
 
-test: setup system-deps
+test: setup system-deps lint
 	$(BIN)/python -m pytest -q -n $(JOBS) -p no:cacheprovider
 
 bench: setup
 	$(BIN)/python bench/run.py
 
 lint: setup
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check --quiet src tests bench examples
 	$(BIN)/mypy src
 
 docs: setup
