@@ -41,6 +41,7 @@ from modelward.scanners.zip import (
     crc_findings,
     member_nested,
     open_archive,
+    readable_members,
 )
 
 __all__ = ["NumpyScanner", "parse_npy_header"]
@@ -248,11 +249,8 @@ class NumpyScanner(Scanner):
         archive = open_archive(artifact)
         yield from archive_findings(artifact, archive)
         bad: list[ZipEntry] = []
-        for entry in archive.entries:
-            if entry.is_dir or entry.is_symlink or entry.is_encrypted or entry.data_offset is None:
-                continue
-            if entry.method not in (0, 8, 12, 14):
-                continue
+        # numpy.load reads with zipfile, but every reader's view is analysed (fail closed).
+        for entry in readable_members(archive):
             expect = "numpy" if entry.zipfile_name.endswith(".npy") else None
             yield member_nested(artifact, archive, entry, expect=expect, crc_sink=bad)
             yield from crc_findings(artifact, bad)

@@ -23,6 +23,7 @@ Rules:
     MW-PT-005 torchscript-code (LOW): TorchScript source that torch.jit.load compiles and runs.
     MW-PT-006 torchscript-custom-op (MEDIUM): TorchScript calls a non-PyTorch operator.
     MW-PT-007 torchscript-dangerous-call (HIGH): TorchScript reaches file, process or code loading.
+    MW-PT-011 torchscript-extra-file (INFO): an extra/ file torch.jit.load hands to its caller.
 """
 
 from __future__ import annotations
@@ -114,6 +115,18 @@ TORCHSCRIPT_DANGEROUS_CALL: Final = Rule(
     "Do not load the archive until the code is reviewed.",
 )
 
+TORCHSCRIPT_EXTRA_FILE: Final = Rule(
+    RuleId("MW-PT-011"),
+    "torchscript-extra-file",
+    Severity.INFO,
+    "A file under extra/ in a TorchScript archive. torch.jit.load never interprets it: it "
+    "returns the raw bytes to callers that name it in _extra_files, and what the caller "
+    "does with them (json.loads, pickle.loads) is up to the caller. Its content was "
+    "analysed as a nested stream (see the findings on the member).",
+    "Check what the loading code does with the extra files it requests.",
+    ("https://pytorch.org/docs/stable/generated/torch.jit.load.html",),
+)
+
 PT_RULES: Final[tuple[Rule, ...]] = (
     MISSING_PICKLE,
     LAYOUT_ANOMALY,
@@ -122,6 +135,7 @@ PT_RULES: Final[tuple[Rule, ...]] = (
     TORCHSCRIPT_CODE,
     TORCHSCRIPT_CUSTOM_OP,
     TORCHSCRIPT_DANGEROUS_CALL,
+    TORCHSCRIPT_EXTRA_FILE,
 )
 
 #: Bytes per element of each legacy storage class (``torch.<Name>``) torch.save names.
@@ -166,7 +180,10 @@ _KNOWN_RECORDS: Final = frozenset(
         b"constants.pkl",
     }
 )
-_TORCHSCRIPT_DIRS: Final = (b"code/", b"constants/", b"extra/", b".data/")
+#: TorchScript folders torch.jit.load reads from (constants/ holds constants.pkl's tensors).
+#: Other ``.data/`` records are never read (checked against torch 2.13: torch.jit.load
+#: succeeds with an unreadable pickle there), so they count as unexpected members.
+_TORCHSCRIPT_DIRS: Final = (b"code/", b"constants/")
 _MAX_SMALL_RECORD: Final = 64
 
 
@@ -228,8 +245,7 @@ class PyTorchScanner(Scanner):
     def scan(self, artifact: Artifact) -> Iterator[ScanOutput]:
         archive = open_archive(artifact)
         yield from archive_findings(artifact, archive)
-        if archive.alternate is not None:
-            other = archive.alternate
+        for other in archive.alternates:
             yield artifact.finding(
                 PARSER_DISAGREEMENT,
                 f"zipfile and PyTorch's reader find two different central directories "
@@ -314,6 +330,18 @@ class PyTorchScanner(Scanner):
                 else:
                     code_files += 1
                     yield from self._scan_code(artifact, archive, entry, bad_crc)
+                continue
+            if torchscript and rel.startswith(b"extra/"):
+                yield member_finding(
+                    artifact,
+                    TORCHSCRIPT_EXTRA_FILE,
+                    entry,
+                    "extra file: torch.jit.load returns its raw bytes to callers that request "
+                    "it with _extra_files and never interprets it; content analysed",
+                    offset=entry.data_offset,
+                    evidence=entry.name[:200],
+                )
+                yield member_nested(artifact, archive, entry, crc_sink=bad_crc)
                 continue
             if torchscript and rel.startswith(_TORCHSCRIPT_DIRS):
                 yield member_nested(artifact, archive, entry, crc_sink=bad_crc)

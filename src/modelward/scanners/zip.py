@@ -28,6 +28,7 @@ from typing import ClassVar, Final
 from typing_extensions import override
 
 from modelward._internal.zipread import (
+    ZIPFILE_METHODS,
     ZipArchive,
     ZipEntry,
     has_zip_tail,
@@ -37,7 +38,14 @@ from modelward._internal.zipread import (
 from modelward.findings import Finding, Location, Rule, RuleId, Severity
 from modelward.scanners.base import Artifact, Buffer, Nested, Scanner, ScanOutput
 
-__all__ = ["ZIP_RULES", "ZipScanner", "archive_findings", "member_nested", "open_archive"]
+__all__ = [
+    "ZIP_RULES",
+    "ZipScanner",
+    "archive_findings",
+    "member_nested",
+    "open_archive",
+    "readable_members",
+]
 
 _ZIP_REF: Final = "https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT"
 
@@ -310,6 +318,24 @@ def crc_findings(artifact: Artifact, bad: list[ZipEntry]) -> Iterator[Finding]:
         )
 
 
+def readable_members(archive: ZipArchive) -> Iterator[ZipEntry]:
+    """Members with content to analyse, across every reader's view, each range once.
+
+    Directories, links and encrypted or unreadable members are left out (the archive
+    checks report them); members of different views that resolve to the same bytes are
+    yielded once, members whose bytes differ (even if they overlap) each time.
+    """
+    done: set[tuple[int | None, int, int]] = set()
+    for entry in (e for view in archive.views() for e in view.entries):
+        if entry.is_dir or entry.is_symlink or entry.is_encrypted:
+            continue
+        key = (entry.data_offset, entry.compressed_size, entry.method)
+        if key in done or entry.data_offset is None or entry.method not in ZIPFILE_METHODS:
+            continue
+        done.add(key)
+        yield entry
+
+
 class ZipScanner(Scanner):
     """Plain zip archives: archive checks, then every member handed back to the engine."""
 
@@ -327,17 +353,8 @@ class ZipScanner(Scanner):
         archive = open_archive(artifact)
         yield from archive_findings(artifact, archive)
         bad: list[ZipEntry] = []
-        # Both readers' views when they differ; the same bytes are handed over once.
-        done: set[tuple[int | None, int, int]] = set()
-        for entry in (e for view in archive.views() for e in view.entries):
-            if entry.is_dir or entry.is_symlink or entry.is_encrypted:
-                continue
-            key = (entry.data_offset, entry.compressed_size, entry.method)
-            if key in done:
-                continue
-            done.add(key)
-            if entry.data_offset is None or entry.method not in (0, 8, 12, 14):
-                continue
+        # Every reader's view when they differ; the same bytes are handed over once.
+        for entry in readable_members(archive):
             yield member_nested(artifact, archive, entry, crc_sink=bad)
             yield from crc_findings(artifact, bad)
 
