@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import sys
 import zipfile
 from pathlib import Path
@@ -147,3 +148,40 @@ def test_mutated_archives_never_crash(noise: bytes, where: int, patch: bytes) ->
                 archive.member_bytes(entry, Limits(max_member_bytes=1 << 20))
             except FormatError:
                 pass
+
+
+def _with_count(data: bytes, count: int) -> bytes:
+    """Rewrite the end record's member counts (nothing else)."""
+    at = data.rfind(b"PK\x05\x06")
+    return data[: at + 8] + struct.pack("<HH", count, count) + data[at + 12 :]
+
+
+def test_entry_count_below_records_gives_two_views() -> None:
+    data = _with_count(build_zip([Member(b"a/x", b"1"), Member(b"a/y", b"2")]), 1)
+    archive = parse_zip(memoryview(data), LIMITS)
+    assert [e.name for e in archive.entries] == zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert [[e.name for e in v.entries] for v in archive.views()] == [["a/x", "a/y"], ["a/x"]]
+    assert "entry-count" in {a.kind for a in archive.anomalies}
+
+
+def test_entry_count_above_records_keeps_zipfile_view() -> None:
+    data = _with_count(build_zip([Member(b"a/x", b"1"), Member(b"a/y", b"2")]), 5)
+    archive = parse_zip(memoryview(data), LIMITS)
+    assert [[e.name for e in v.entries] for v in archive.views()] == [["a/x", "a/y"]]
+    assert "entry-count" in {a.kind for a in archive.anomalies}
+
+
+def test_consistent_archive_has_one_view() -> None:
+    archive = parse_zip(memoryview(zipfile_bytes()), LIMITS)
+    assert archive.views() == [archive]
+    assert archive.alternate is None
+
+
+def test_zipread_reexports_public_names() -> None:
+    from modelward._internal import zipformat, zipinflate, zipread
+
+    assert zipread.ZipEntry is zipformat.ZipEntry
+    assert zipread.Anomaly is zipformat.Anomaly
+    assert zipread.has_zip_tail is zipformat.has_zip_tail
+    assert zipinflate.read_member.__module__ == "modelward._internal.zipinflate"
+    assert set(zipread.__all__) >= {"ZipArchive", "ZipEntry", "Anomaly", "parse_zip", "LOCAL_SIG"}
