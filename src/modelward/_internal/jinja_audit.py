@@ -18,7 +18,10 @@ and walks the tree. It flags:
   references to web-framework globals used for probing (``request``, ``config``, ``self``,
   ``lipsum``, ``cycler``, ``joiner``, ``url_for``);
 - anything else outside what real chat templates use (unknown filters, unknown method calls,
-  ``include``/``import``/``extends``) at MEDIUM, since it cannot be verified safe.
+  ``include``/``import``/``extends``) at MEDIUM, since it cannot be verified safe;
+- item keys and attribute-filter arguments that only exist at render time, and work bounded
+  only by huge constants or macro recursion (`modelward._internal.jinja_flow` says why and
+  how each is judged).
 
 The constructs real templates use (loops over messages, ``raise_exception``,
 ``strftime_now``, ``tojson``, ``namespace()``, string methods) pass without a finding.
@@ -35,6 +38,8 @@ from typing import Final
 import jinja2
 import jinja2.ext
 from jinja2 import nodes as n
+
+from modelward._internal.jinja_flow import Flow, KeyVerdict
 
 __all__ = ["IssueKind", "TemplateIssue", "audit_template", "is_dangerous_name", "parse_template"]
 
@@ -191,10 +196,15 @@ class _Walker:
         self.env: dict[str, list[str]] = {}
         self.macros: set[str] = set()
         self.seen: set[tuple[IssueKind, str, int | None]] = set()
+        self.flow: Flow | None = None
 
     def walk(self, tree: n.Template) -> Iterator[TemplateIssue]:
         for macro in tree.find_all(n.Macro):
             self.macros.add(macro.name)
+        self.flow = Flow(tree, {m.name: m for m in tree.find_all(n.Macro)})
+        for message, evidence, line in self.flow.resource_issues():
+            yield TemplateIssue(IssueKind.UNVERIFIED, message + "; chat templates never need "
+                                "that much work", evidence, line)
         for assign in tree.find_all(n.Assign):
             if isinstance(assign.target, n.Name):
                 values = self.fold(assign.node, 0)
@@ -327,12 +337,15 @@ class _Walker:
                                     f"template reads attribute {node.attr!r}, a way into Python "
                                     "internals used for template injection", f".{node.attr}", line)
         elif isinstance(node, n.Getitem):
-            for value in self.fold(node.arg, 0):
+            known = self.flow.values(node.arg) if self.flow is not None else None
+            for value in self.fold(node.arg, 0) + (known or []):
                 if is_dangerous_name(value):
                     yield TemplateIssue(IssueKind.INJECTION,
                                         f"template reads item {value!r}, a way into Python "
                                         "internals used for template injection",
                                         f"[{value!r}]", line)
+            if self.flow is not None:
+                yield from _key_issue(self.flow.judge_key(node.node, node.arg), line)
         elif isinstance(node, n.Filter):
             yield from self._check_filter(node, line)
         elif isinstance(node, n.Call):
@@ -394,6 +407,12 @@ class _Walker:
                                 f"template uses the filter {name!r}, which is not a standard "
                                 "Jinja filter; what it does depends on the engine",
                                 f"|{name}", line)
+        if name in _ATTRIBUTE_FILTERS and self.flow is not None:
+            keyed = [kw.value for kw in node.kwargs if kw.key == "attribute"]
+            keyed += node.args[:1] if name in {"selectattr", "rejectattr", "groupby", "map",
+                                               "select", "reject"} else []
+            for arg in keyed:
+                yield from _key_issue(self.flow.judge_key(None, arg), line)
         if name in _ATTRIBUTE_FILTERS:
             values = [v for a in node.args for v in self.fold(a, 0)]
             values += [v for kw in node.kwargs for v in self.fold(kw.value, 0)]
@@ -434,3 +453,10 @@ class _Walker:
                 yield TemplateIssue(IssueKind.UNVERIFIED,
                                     f"template calls the method .{method}(), which chat "
                                     "templates do not normally use", f".{method}()", line)
+
+
+def _key_issue(verdict: KeyVerdict | None, line: int | None) -> Iterator[TemplateIssue]:
+    if verdict is not None:
+        high, message, evidence = verdict
+        yield TemplateIssue(IssueKind.INJECTION if high else IssueKind.UNVERIFIED, message,
+                            f"[{evidence}]", line)
