@@ -53,7 +53,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U",
                     "postgres", "--no-sync"], check=True, capture_output=True)
-    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l",
+    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-t", "120", "-l",
                     str(root / "log"), "-o",
                     f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off "
                     "-c max_connections=200", "start"], check=True, capture_output=True)
