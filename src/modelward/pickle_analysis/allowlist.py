@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CALLS_ARGUMENTS", "SAFE_GLOBALS"]
+__all__ = ["CALLED_POSITIONS", "CALLS_ARGUMENTS", "REFERENCE_ONLY", "SAFE_GLOBALS"]
 
 # Standard library: value types and the reconstruction helpers pickle itself emits.
 STDLIB: Final[dict[str, tuple[str, ...]]] = {
@@ -118,6 +118,9 @@ TORCH_CORE: Final[dict[str, tuple[str, ...]]] = {
     "torch.serialization": ("_get_layout", "StorageType"),
     "torch.nn.modules.module": ("_IncompatibleKeys",),
     "torch.torch_version": ("TorchVersion",),
+    # torch.Generator pickles as Generator(device) plus BUILD (seed, offset, state tensor);
+    # its __setstate__ only restores those (torch/csrc/Generator.cpp).
+    "torch._C": ("Generator",),
 }
 
 NUMPY: Final[dict[str, tuple[str, ...]]] = {
@@ -567,6 +570,38 @@ SAFE_GLOBALS: Final[frozenset[str]] = (
              TORCHSCRIPT)
     | frozenset(f"numpy.{name}" for name in (*NUMPY_UFUNCS, *NUMPY_SCALARS))
 )
+
+# Allowlisted *functions* that benign pickles only ever store as a reference (an estimator's
+# ``score_func``, ``FunctionTransformer(func=np.log1p)``, an activation kept on a module,
+# BisectingKMeans' ``_kmeans_single``): no library's ``__reduce__`` calls them while loading.
+# A pickle that calls one runs library code on data from the file: many of them are
+# unchecked native loops (``_kmeans_single_lloyd`` with arrays of mismatched shapes writes
+# out of bounds and corrupts the heap), so such a call is reported, not trusted.
+REFERENCE_ONLY: Final[frozenset[str]] = frozenset(
+    {f"numpy.{name}" for name in NUMPY_UFUNCS}
+    | {f"torch.nn.functional.{name}" for name in TORCH_NN["torch.nn.functional"]}
+    | {
+        "sklearn.cluster._kmeans._kmeans_single_lloyd",
+        "sklearn.feature_selection._mutual_info.mutual_info_classif",
+        "sklearn.feature_selection._mutual_info.mutual_info_regression",
+        "sklearn.feature_selection._univariate_selection.chi2",
+        "sklearn.feature_selection._univariate_selection.f_classif",
+        "sklearn.feature_selection._univariate_selection.f_regression",
+        "sklearn.feature_selection._univariate_selection.r_regression",
+        "sklearn.metrics._classification.balanced_accuracy_score",
+        "scipy._lib.array_api_compat.numpy._aliases.asarray",
+    }
+)
+
+# Safe callables that call the argument at a given position while loading (numpy's
+# RandomState / Generator pickling helpers call ``bit_generator_ctor(name)``, and
+# ``__bit_generator_ctor(cls)`` calls ``cls()``). What sits there must be a plain import:
+# anything computed is a call the machine cannot see.
+CALLED_POSITIONS: Final[dict[str, tuple[int, ...]]] = {
+    "numpy.random._pickle.__randomstate_ctor": (1,),
+    "numpy.random._pickle.__generator_ctor": (1,),
+    "numpy.random._pickle.__bit_generator_ctor": (0,),
+}
 
 # Safe callables that call something they are given while loading, so the pickle machine
 # must treat what flows into them as called (a non-imported callee there is suspicious).

@@ -96,6 +96,8 @@ _PROCESS: Final[_D] = {p: PROCESS for p in (
     "sklearn.utils.estimator_checks", "xgboost.testing", "lightgbm.libpath",
     "joblib._parallel_backends",
     "joblib.externals.loky", "joblib.pool", "joblib.parallel",
+    # private helpers that run compilers / system tools (Hide and Seek, arXiv 2508.19774)
+    "_osx_support", "_aix_support", "concurrent.futures.ProcessPoolExecutor",
 )}
 
 _FILE: Final[_D] = {p: FILE for p in (
@@ -118,6 +120,12 @@ _FILE: Final[_D] = {p: FILE for p in (
     "xgboost.core.Booster.save_model", "xgboost.core.Booster.load_model",
     "lightgbm.basic.Booster.save_model", "pandas.io", "h5py", "tensorflow.io",
     "tensorflow.python.lib.io", "tensorflow.raw_ops.ReadFile", "tensorflow.raw_ops.WriteFile",
+    # file sinks inside otherwise allowed libraries (nltk GHSA-c59x-vh6j-3w8v follow-ups)
+    "scipy.sparse.load_npz", "scipy.sparse.save_npz", "scipy.sparse._matrix_io", "scipy.io",
+    "torch.onnx", "torch.profiler", "torch.autograd.profiler", "torch.cuda.memory._dump_snapshot",
+    "torch.serialization._open_file", "torch.serialization._open_zipfile_reader",
+    "torch.serialization._open_zipfile_writer", "torchvision.io", "joblib._store_backends",
+    "logging.basicConfig", "mailbox", "tokenize.open",
 )}
 
 _NETWORK: Final[_D] = {p: NETWORK for p in (
@@ -129,7 +137,7 @@ _NETWORK: Final[_D] = {p: NETWORK for p in (
     "keras.src.utils.file_utils", "keras.utils.data_utils", "tensorflow.keras.utils.get_file",
     "numpy.DataSource", "numpy.lib._datasource", "numpy.lib.npyio.DataSource",
     "torch.hub", "torch.utils.model_zoo", "torchvision.datasets", "torchvision.models.utils",
-    "transformers.utils.hub", "datasets",
+    "transformers.utils.hub", "datasets", "scipy.datasets",
 )}
 
 _IMPORT: Final[_D] = {p: IMPORT for p in (
@@ -139,7 +147,9 @@ _IMPORT: Final[_D] = {p: IMPORT for p in (
     "torch.classes", "torch._classes", "transformers.dynamic_module_utils",
     "keras.src.saving.serialization_lib", "keras.saving.deserialize_keras_object",
     "keras.utils.deserialize_keras_object", "sklearn.utils.discovery",
-    "sklearn.utils._estimator_html_repr",
+    "sklearn.utils._estimator_html_repr", "numpy.lib._utils_impl",
+    # unittest.main / TestProgram import modules by name; unittest.mock._importer too
+    "unittest",
 )}
 
 _CODE: Final[_D] = {p: CODE for p in (
@@ -157,6 +167,10 @@ _CODE: Final[_D] = {p: CODE for p in (
     "torch.library", "torch._library", "torch._higher_order_ops", "torch._export",
     "lib2to3", "idlelib", "jinja2", "mako", "IPython", "ipykernel", "tkinter", "_tkinter", "turtle",
     "keras.layers.Lambda", "keras.src.layers.core.lambda_layer", "tensorflow.keras.layers.Lambda",
+    # test runners import and run arbitrary test modules and plugins given on their
+    # command line (numpy.test(extra_argv=[...]) is pytest.main); Timer compiles its stmt
+    "numpy._pytesttester", "numpy.test", "scipy.test", "scipy._lib._testutils", "pytest",
+    "_pytest", "nose", "torch.utils.benchmark",
 )}
 
 _TYPES: Final[_D] = {p: CODE for p in (
@@ -193,7 +207,9 @@ _DESERIALIZE: Final[_D] = {p: DESERIALIZE for p in (
     "tensorflow.keras.models.load_model",
     "tensorflow.saved_model.load", "tensorflow.keras.models", "onnx.load",
     "safetensors.torch.load_file",
-    "skops.io.load",
+    "skops.io.load", "pandas.compat.pickle_compat", "torch._weights_only_unpickler",
+    "torch._C._load_for_lite_interpreter", "torch._C.import_ir_module",
+    "torch._C.import_ir_module_from_buffer", "sklearn.externals", "sklearn.utils._joblib",
 )}
 
 _REFLECTION: Final[_D] = {p: REFLECTION for p in (
@@ -204,7 +220,10 @@ _REFLECTION: Final[_D] = {p: REFLECTION for p in (
 
 _INDIRECT: Final[_D] = {p: INDIRECT for p in (
     "functools", "weakref", "threading", "_thread", "atexit", "contextlib", "asyncio.events",
-    "sched", "concurrent.futures.thread",
+    "sched", "concurrent.futures.thread", "concurrent.futures.ThreadPoolExecutor",
+    # builtins and helpers that call a callable they are handed (list(map(f, xs)) runs f)
+    "builtins.map", "builtins.filter", "builtins.iter", "builtins.next", "builtins.sorted",
+    "itertools", "copy._reconstruct", "torch.cuda._lazy_call",
 )}
 
 _STATE: Final[_D] = {p: STATE for p in (
@@ -247,7 +266,10 @@ DANGEROUS_NAMES: Final[dict[str, str]] = {
     **{n: IMPORT for n in ("__import__", "import_module", "resolve_name", "locate", "find_class",
                            "run_path", "run_module", "load_source", "load_module")},
     **{n: DESERIALIZE for n in ("unsafe_load", "full_load", "load_pickle", "read_pickle",
-                                "loads_pickle", "unpickle")},
+                                "loads_pickle", "unpickle", "from_pretrained", "load_model")},
+    **{n: FILE for n in ("save_model", "savefig", "imwrite", "write_file")},
+    **{n: NETWORK for n in ("hf_hub_download", "snapshot_download", "download_url_to_file",
+                            "urlretrieve", "urlopen", "load_state_dict_from_url", "get_file")},
     **{n: REFLECTION for n in ("getattr", "attrgetter", "methodcaller", "setattr", "delattr")},
 }
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from modelward.findings import Finding, Severity
+from modelward.pickle_analysis.allowlist import CALLED_POSITIONS, REFERENCE_ONLY
 from modelward.pickle_analysis.policy import Classification, Verdict, classify
 from modelward.pickle_analysis.rules import (
     ATTRIBUTE_POISONING,
@@ -63,6 +64,10 @@ GETITEMS: Final = frozenset({
 ATTRGETTERS: Final = frozenset({"operator.attrgetter", "_operator.attrgetter"})
 METHODCALLERS: Final = frozenset({"operator.methodcaller", "_operator.methodcaller"})
 PARTIALS: Final = frozenset({"functools.partial", "_functools.partial", "functools.partialmethod"})
+#: ``partial(f, ...)`` only stores `f` and its arguments (``functools.partial.__reduce__`` makes
+#: ``partial(f)`` plus a BUILD of ``(f, args, kwds, dict)``): building one calls nothing, so
+#: one whose `f` is a plain import is judged by `f` and its arguments, not as indirection.
+PLAIN_PARTIALS: Final = frozenset({"functools.partial", "_functools.partial"})
 #: Callables that deserialize their argument: bytes handed to them are analysed as pickles.
 LOADERS: Final = frozenset({
     "pickle.loads", "pickle.load", "_pickle.loads", "_pickle.load", "pickle._loads",
@@ -132,6 +137,10 @@ class DataFlow:
         self.poisoned: dict[str, Value] = {}
         self._classes: dict[tuple[str, str], Classification] = {}
         self._nested_done: set[object] = set()
+        #: ids of ``partial(<plain import>, ...)`` calls, whose callee is not walked.
+        self._plain_partials: set[int] = set()
+        #: call id -> allowlisted reference-only function it calls while loading.
+        self._reference_calls: dict[int, str] = {}
         self.saw_joblib = False
         self.limit_hit: str | None = None
         self.ops = 0
@@ -311,12 +320,42 @@ class DataFlow:
                     return self.derived(args[0], name, func), True
         return None, True
 
+    def _plain_partial(self, call: Call) -> bool:
+        """``functools.partial(f, ...)`` with `f` a plain import: stores, never calls."""
+        func, args = call.func, call.args
+        if call.kind != "call" or not isinstance(func, Global) or func.via is not None \
+                or func.dotted not in PLAIN_PARTIALS or not isinstance(args, tuple) or not args:
+            return False
+        target = args[0]
+        return isinstance(target, Global) and target.via is None and not target.is_module
+
+    def _called_arguments(self, call: Call, dotted: str) -> int:
+        """Risk of what a safe callable calls among its arguments (`CALLED_POSITIONS`)."""
+        risk = 0
+        args = call.args
+        if not isinstance(args, tuple):
+            return HIGH
+        for position in CALLED_POSITIONS.get(dotted, ()):
+            if position >= len(args) or isinstance(args[position], (str, bytes)):
+                continue
+            value = args[position]
+            if not isinstance(value, Global) or value.via is not None:
+                risk = max(risk, HIGH)
+            elif value.dotted in REFERENCE_ONLY:
+                self._reference_calls.setdefault(id(call), value.dotted)
+                risk = max(risk, MEDIUM)
+        return risk
+
     def assess(self, call: Call) -> None:
         """Rate a call by the worst callable it touches; queue it when it matters."""
+        if self._plain_partial(call):
+            self._plain_partials.add(id(call))
+            assert isinstance(call.func, Global)
+            self.records[call.func.record].covered = True
         records: set[int] = set()
         inner: list[Call] = []
         blobs: list[Value] = []
-        self._walk((call.func, call.args, call.kwargs), records, inner, blobs)
+        self._walk(self._roots(call), records, inner, blobs)
         risk = max((_severity(self.records[r].verdict) for r in records), default=0)
         if any(self.records[r].computed for r in records):
             risk = max(risk, HIGH)
@@ -329,6 +368,11 @@ class DataFlow:
                 rec = self.records[callee.record]
                 risk = max(risk, CRITICAL if rec.verdict is Verdict.DANGEROUS else HIGH)
             loader = False
+            if callee is not None and not computed and callee.dotted in REFERENCE_ONLY:
+                self._reference_calls[id(call)] = callee.dotted
+                risk = max(risk, MEDIUM)
+            if callee is not None and callee.dotted in CALLED_POSITIONS and not computed:
+                risk = max(risk, self._called_arguments(call, callee.dotted))
             if callee is not None:
                 judged = self.classify(*self._split(callee))
                 loader = callee.dotted in LOADERS or getattr(judged, "deserializes_argument", False)
@@ -349,6 +393,11 @@ class DataFlow:
             for child in inner:
                 if child is not call and child.risk and child.outer is None:
                     child.outer = call
+
+    def _roots(self, call: Call) -> tuple[Value, ...]:
+        if id(call) in self._plain_partials:
+            return (call.args, call.kwargs)
+        return (call.func, call.args, call.kwargs)
 
     def _walk(self, roots: tuple[Value, ...], records: set[int], calls: list[Call],
               blobs: list[Value]) -> None:
@@ -375,7 +424,10 @@ class DataFlow:
                     todo.append(value.via)
             elif isinstance(value, Call):
                 calls.append(value)
-                todo.extend((value.func, value.args, value.kwargs))
+                if id(value) in self._plain_partials:
+                    todo.extend((value.args, value.kwargs))
+                else:
+                    todo.extend((value.func, value.args, value.kwargs))
             elif isinstance(value, tuple):
                 todo.extend(value)
             elif isinstance(value, ListSym):
@@ -497,7 +549,7 @@ class DataFlow:
     def _call_finding(self, call: Call, counts: dict[tuple[str, str], int],
                       unknown_done: set[str]) -> None:
         records: set[int] = set()
-        self._walk((call.func, call.args, call.kwargs), records, [], [])
+        self._walk(self._roots(call), records, [], [])
         recs = [self.records[r] for r in sorted(records)]
         for rec in recs:
             rec.covered = True
@@ -529,13 +581,22 @@ class DataFlow:
                        "calls a callable computed at load time that cannot be resolved statically",
                        call.offset, evidence)
             return
+        unknown = False
         for rec in recs:
             if rec.verdict is Verdict.UNKNOWN and rec.dotted not in unknown_done:
+                unknown = True
                 unknown_done.add(rec.dotted)
                 self._emit(UNKNOWN_GLOBAL, counts, rec.dotted, Severity.MEDIUM,
                            f"calls {rec.dotted}, which is not on the allowlist (its constructor, "
                            f"__reduce__ or __setstate__ runs with data from the file)",
                            call.offset, evidence)
+        reference = self._reference_calls.get(id(call))
+        if reference is not None and not unknown:
+            self._emit(UNKNOWN_GLOBAL, counts, reference, Severity.MEDIUM,
+                       f"calls {reference} while loading: it is allowlisted only as a stored "
+                       "reference (a parameter kept on an estimator or module), which no "
+                       "library's pickling calls; run on data from the file, such functions "
+                       "can corrupt memory or exhaust it", call.offset, evidence)
 
     def _emit(self, rule: object, counts: dict[tuple[str, str], int], key: str,
               severity: Severity, message: str, offset: int, evidence: str) -> None:
