@@ -40,10 +40,18 @@ This keeps legitimate patterns quiet: attention masks switch values that flow in
 attention (the output still depends on the main computation); NMS, top-k and confidence
 thresholds derive their condition from the main computation itself; shape-dependent ``If``
 and padding logic have no data-dependent condition; dropout/training switches select
-between two computed branches. Known gaps: triggers computed from the backbone's own
-features (indistinguishable here from early-exit heads), triggers on whole-mask summaries
-of a real attention mask (an exact sequence length: indistinguishable from an empty-input
-guard) and zero weights too large to be read inline are not reported.
+between two computed branches. A parameterised node whose result reaches no output as data
+(only as a ``Where``/``If`` condition or through a comparison: a dedicated ``Conv``
+averaging a patch) reads a region rather than doing main computation; a ``Loop`` whose trip
+count or condition is a trigger selects between its initial carried value and the body's
+update; a real attention mask compared, once summarised, with a count other than 0 or 1
+("exactly 13 real tokens") is a trigger, padding logic is not.
+
+Known gaps: triggers computed from the backbone's own features (a thresholded channel of a
+feature map: indistinguishable here from early-exit heads and confidence gates); a
+dedicated trigger ``Conv`` that also leaks a negligible term into the output (it then
+reaches an output as data and counts as main computation); zero weights stored externally
+or larger than ``ZERO_SCAN_BYTES`` (not read).
 """
 
 from __future__ import annotations
@@ -69,7 +77,16 @@ _COMPARE: Final = frozenset({
     "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "IsNaN", "IsInf", "Sign",
     "Round", "Floor", "Ceil", "Mod", "ArgMax", "ArgMin", "BitShift", "BitwiseAnd",
     "BitwiseOr", "BitwiseXor", "BitwiseNot", "Not", "And", "Or", "Xor", "NonZero",
+    # rounding onto an integer grid with saturation: a step as good as a comparison
+    # (DynamicQuantizeLinear: its first output only, see `_Facts.propagate`)
+    "QuantizeLinear",
 })
+# Operators whose output is a truth value: what passes through them is a condition, not data.
+_BOOLEAN: Final = frozenset({
+    "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "IsNaN", "IsInf", "Not",
+    "And", "Or", "Xor",
+})
+_COUNT_COMPARE: Final = frozenset({"Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual"})
 # Functions bounded on both sides turn a scaled difference into a 0/1 step as well as a
 # comparison does: Clip((x - t) * 1e4, 0, 1), Sigmoid(1e4 * (x - t)), Min(Relu(...), 1)
 # (``Clip`` needs both bounds, ``Min`` a constant bound: see `_Facts._saturates`).
@@ -83,6 +100,8 @@ _REGION: Final = frozenset({
     "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "GlobalAveragePool",
     "GlobalMaxPool", "GlobalLpPool", "MaxPool", "AveragePool", "LpPool", "TopK", "Compress",
     "CumSum", "CenterCropPad", "NonZero", "Unique",
+    # resampling at chosen coordinates reads a region as well as a Slice does
+    "Resize", "Upsample", "GridSample", "RoiAlign", "MaxRoiPool",
 })
 _MIX: Final = frozenset({"Add", "Sub", "Sum", "Max", "Min"})
 _POSITIONAL: Final = frozenset({
@@ -134,6 +153,7 @@ class _Facts:
         self.heavy_bit: dict[int, int] = {}
         self.order = self._order()
         self.live = self._live_inputs()
+        self.side = self._side_heavy()
 
     def _live_inputs(self) -> list[list[int]]:
         """Inputs each node really depends on: a product with a known zero depends on none.
@@ -146,7 +166,8 @@ class _Facts:
         zero = [False] * len(flow.values)
         for vid, value in enumerate(flow.values):
             vals = value.constant.values if value.constant is not None else None
-            zero[vid] = bool(vals) and all(v == 0 for v in vals)  # type: ignore[union-attr]
+            zero[vid] = value.constant is not None and (
+                value.constant.all_zero or (bool(vals) and all(v == 0 for v in vals)))  # type: ignore[union-attr]
         live = [list(node.inputs) for node in flow.nodes]
         for i in self.order:
             node = flow.nodes[i]
@@ -166,6 +187,38 @@ class _Facts:
                     if out >= 0:
                         zero[out] = True
         return live
+
+    def _side_heavy(self) -> set[int]:
+        """Parameterised nodes whose result reaches no model output as data.
+
+        Walking back from the outputs, a ``Where``/``If`` condition and the operand of a
+        comparison carry a truth value, not data. A ``Conv`` or ``MatMul`` seen only that way
+        (a dedicated kernel averaging a patch, then compared) is not main computation: it
+        reads a region of its input, like a projection on a constant vector.
+        """
+        flow = self.flow
+        reached: set[int] = set()
+        seen: set[int] = set()
+        stack = [o for o in flow.outputs if o >= 0]
+        while stack:
+            vid = stack.pop()
+            if vid in seen:
+                continue
+            seen.add(vid)
+            p = flow.values[vid].producer
+            if p < 0 or p in reached:
+                continue
+            reached.add(p)
+            node = flow.nodes[p]
+            if node.op in _BOOLEAN or (node.op == "Cast" and node.attr_int("to") == 9):
+                continue
+            ins = self.live[p]
+            if node.op == "Where" or (node.op == PHI and node.node is not None
+                                      and node.node.op_type == "If"):
+                ins = ins[1:]
+            stack.extend(v for v in ins if v >= 0)
+        return {i for i, node in enumerate(flow.nodes)
+                if node.op in HEAVY_OPS and i not in reached}
 
     def _order(self) -> list[int]:
         """Nodes in an order that is topological where the graph allows (Kahn)."""
@@ -214,13 +267,17 @@ class _Facts:
                         r |= region[v]
                         c |= heavy[v]
                 a, b, r, c = self._transfer(i, node, a, b, r, c)
-                for out in node.outputs:
+                for k, out in enumerate(node.outputs):
                     if out < 0 or out in forced:
                         continue
-                    if (inp[out] | a != inp[out] or disc[out] | b != disc[out]
+                    ob = b
+                    if (k == 1 and node.op == "TopK") or (k == 0 and node.op
+                                                          == "DynamicQuantizeLinear"):
+                        ob = b | a  # TopK's indices, the rounded values (not scale, zero point)
+                    if (inp[out] | a != inp[out] or disc[out] | ob != disc[out]
                             or region[out] | r != region[out] or heavy[out] | c != heavy[out]):
                         inp[out] |= a
-                        disc[out] |= b
+                        disc[out] |= ob
                         region[out] |= r
                         heavy[out] |= c
                         changed = True
@@ -257,7 +314,7 @@ class _Facts:
         if op in _SHAPE_ONLY:
             return 0, 0, 0, 0
         if op in HEAVY_OPS and (a or c):
-            if not c and self._scalar_projection(node):
+            if i in self.side or (not c and self._scalar_projection(node)):
                 # raw input times a constant [K, 1] vector (one-hot, averaging weights):
                 # a weighted reduction that reads a region, not main computation
                 return a, b, r | a, c
@@ -318,7 +375,7 @@ class _Detector:
             for v in flow.nodes[i].inputs:
                 if v >= 0:
                     masking |= self.inp[v]
-        mask = side = 0
+        mask = side = real = 0
         for vid, dtype in zip(flow.inputs, flow.input_dtypes, strict=False):
             name = flow.values[vid].name.lower()
             bit = 1 << flow.values[vid].input_index
@@ -328,10 +385,13 @@ class _Detector:
                 # positions of it are read (see `is_trigger`)
                 if not masking & bit:
                     side |= bit
+                else:
+                    real |= bit
                 continue
             mask |= bit
         self.data_inputs = mask
         self.side_masks = side
+        self.real_masks = real
 
     def is_trigger(self, cond: int, main: int) -> bool:
         if self.heavy[cond] & self.heavy[main]:
@@ -340,7 +400,50 @@ class _Detector:
         if read & self.data_inputs:
             return True
         side = read & self.side_masks
-        return bool(side) and self.reads_positions(cond, side)
+        if side and self.reads_positions(cond, side):
+            return True
+        real = read & self.real_masks
+        return bool(real) and self.counts_tokens(cond, real)
+
+    def counts_tokens(self, cond: int, bits: int) -> bool:
+        """Whether `cond` compares a summary of mask `bits` with a count other than 0 or 1.
+
+        Padding logic asks whether a position (or any position) is real: comparisons with 0
+        or 1. "Exactly 13 real tokens" is a trigger on the input's length an attacker chose.
+        """
+        flow = self.flow
+        for index in flow.ancestors([cond], limit=2000):
+            node = flow.nodes[index]
+            if node.op not in _COUNT_COMPARE or len(node.inputs) != 2:
+                continue
+            for data, other in ((node.inputs[0], node.inputs[1]),
+                                (node.inputs[1], node.inputs[0])):
+                vals = flow.constant_values(other)
+                if (data >= 0 and self.inp[data] & bits and self.region[data] & bits and vals
+                        and any(abs(v) > 1 for v in vals)):
+                    return True
+        return False
+
+    def light_update(self, formal: int, result: int) -> bool:
+        """Whether a loop body turns carried value `formal` into `result` with no heavy op."""
+        if formal < 0 or result < 0 or formal == result:
+            return False
+        flow = self.flow
+        seen = {formal}
+        stack = [formal]
+        while stack:
+            vid = stack.pop()
+            if vid == result:
+                return True
+            for c in flow.values[vid].consumers:
+                node = flow.nodes[c]
+                if node.op in HEAVY_OPS or node.op == PHI:
+                    continue
+                for out in node.outputs:
+                    if out >= 0 and out not in seen:
+                        seen.add(out)
+                        stack.append(out)
+        return False
 
     def reads_positions(self, cond: int, bits: int) -> bool:
         """Whether `cond` reads particular positions (not a whole-mask summary) of `bits`.
@@ -411,6 +514,20 @@ class _Detector:
                         for main, other in ((t, e), (e, t)):
                             if main >= 0 and heavy[main]:
                                 yield "if", i, ins[0], main, other, [out]
+            elif i in flow.loops:
+                # Loop(trip count or condition = trigger): zero iterations keep the computed
+                # value, one or more apply the body's update (a constant, an added bias)
+                formals, results, outs = flow.loops[i]
+                for cond in ins[:2]:
+                    if cond < 0 or not self.inp[cond]:
+                        continue
+                    for k, (formal, result, out) in enumerate(zip(formals, results, outs,
+                                                                  strict=False)):
+                        init = ins[2 + k] if 2 + k < len(ins) else -1
+                        if init >= 0 and heavy[init] and out >= 0 and (
+                                self.light_update(formal, result)
+                                or (result >= 0 and not heavy[result] & heavy[init])):
+                            yield "loop", i, cond, init, result, [out]
             elif node.op in _PICK and len(ins) >= 2 and node.outputs and ins[0] >= 0:
                 for main, other in self.stacked(ins[0]):
                     yield "gather", i, ins[1], main, other, node.outputs[:1]
@@ -455,12 +572,13 @@ class _Detector:
         for kind, index, cond, main, other, selected in self.candidates():
             if index in {k for k, _ in found}:
                 continue
-            if not self.is_trigger(cond, main) or not self.is_bypass(other, main):
+            if not self.is_trigger(cond, main) or (kind != "loop"
+                                                   and not self.is_bypass(other, main)):
                 continue
             checked += 1
             if checked > _MAX_CANDIDATES:
                 break
-            if kind == "masked-add":
+            if kind in ("masked-add", "loop"):
                 outputs = self.late_outputs(selected[0])
             else:
                 outputs = self.cut_outputs(selected, cond, other, main)
@@ -476,6 +594,10 @@ class _Detector:
                           _describe_value(self.flow, other, self.inp, self.heavy))
             if kind == "masked-add":
                 substitute = "a trigger-dependent term " + substitute
+            elif kind == "loop":
+                substitute = ("the loop body's update " + substitute
+                              + ", applied only when the trigger sets the loop's trip count "
+                              "or condition")
             found[(index, kind)] = Backdoor(
                 kind=kind,
                 selector=self.flow.nodes[index].label,

@@ -92,6 +92,9 @@ class Flow:
     outputs: list[int] = field(default_factory=list)
     input_dtypes: list[int] = field(default_factory=list)
     branches: dict[int, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
+    # Loop construct node -> (body formals of the carried values, body outputs carrying
+    # them, the Loop's outputs), position k describing carried value k.
+    loops: dict[int, tuple[list[int], list[int], list[int]]] = field(default_factory=dict)
 
     def constant_values(self, vid: int) -> tuple[Value, ...] | None:
         """Small constant's elements, when `vid` is an initializer or ``Constant`` output."""
@@ -203,6 +206,7 @@ class _Builder:
                      scope: _Scope) -> None:
         label = node.name or node.op_type
         body_outputs: list[list[int]] = []
+        body_formals: list[list[int]] = []
         for attr_name, sub in subgraphs:
             inner = _Scope(f"{scope.path}/{label}.{attr_name}", scope)
             formal = [vi.name for vi in sub.inputs]
@@ -212,6 +216,7 @@ class _Builder:
             self.graph(sub, inner)
             outs = [self.read(vi.name, inner) for vi in sub.outputs]
             body_outputs.append(outs)
+            body_formals.append(formal_ids)
             self.bind_formals(node, inputs, formal_ids, outs, inner)
         op = node.op_type
         n_out = len(node.outputs)
@@ -241,6 +246,10 @@ class _Builder:
             out_ids.append(self.flow.nodes[phi].outputs[0])
         if op == "If" and len(body_outputs) == 2:
             self.flow.branches[index] = (body_outputs[0], body_outputs[1], out_ids)
+        elif op == "Loop" and len(body_outputs) == 1:
+            n_carried = max(0, min(len(body_formals[0]) - 2, len(body_outputs[0]) - 1))
+            self.flow.loops[index] = (body_formals[0][2:2 + n_carried],
+                                      body_outputs[0][1:1 + n_carried], out_ids[:n_carried])
 
     def bind_formals(self, node: Node, inputs: list[int], formal: list[int], outs: list[int],
                      inner: _Scope) -> None:

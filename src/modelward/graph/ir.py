@@ -35,6 +35,7 @@ from modelward.graph.model import (
     DTYPE_NAMES,
     DTYPE_SIZES,
     SMALL_TENSOR,
+    ZERO_SCAN_BYTES,
     Attribute,
     Function,
     Graph,
@@ -219,6 +220,8 @@ class _Parser:
         t.string_lengths = tuple(strings)
         t.string_heads = tuple(heads)
         t.payload_bytes = payload + sum(strings)
+        t.all_zero = (0 < payload <= ZERO_SCAN_BYTES and not strings and not t.is_external
+                      and _all_zero(buf, t.data_type))
         if raw is not None and not values:
             values = _decode_raw(raw, t.data_type)
         if values and t.numel <= SMALL_TENSOR:
@@ -436,6 +439,45 @@ class _Parser:
         m.duplicate_opsets = tuple(dup)
         m.node_count = self.nodes
         return m
+
+
+# Floating types: element width (a zero may be -0.0, whose sign bit sits in the top byte).
+_FLOAT_WIDTH: Final = {1: 4, 10: 2, 11: 8, 16: 2}
+
+
+def _zero_payload(data: bytes, width: int) -> bool:
+    if not width:
+        return data.count(0) == len(data)
+    if len(data) % width:
+        return False
+    top = data[width - 1::width]
+    if top.translate(None, b"\x00\x80"):
+        return False
+    return all(data[k::width].count(0) * width == len(data) for k in range(width - 1))
+
+
+def _all_zero(buf: memoryview, data_type: int) -> bool:
+    """Whether every payload element of the TensorProto in `buf` is zero (bounded by caller).
+
+    ``raw_data`` and packed ``float_data``/``double_data``/``int32_data``/``int64_data``/
+    ``uint64_data`` are read (a packed varint zero is a zero byte); nothing else counts.
+    """
+    seen = False
+    for f in iter_fields(buf, 0):
+        if f.number not in (4, 5, 7, 9, 10, 11):
+            continue
+        seen = True
+        if isinstance(f.value, int):  # unpacked element
+            if f.value & ~(1 << (63 if f.wire == I64 else 31)) and f.number in (4, 10):
+                return False
+            if f.value and f.number not in (4, 10):
+                return False
+            continue
+        width = _FLOAT_WIDTH.get(data_type, 0) if f.number == 9 else (
+            4 if f.number == 4 else 8 if f.number == 10 else 0)
+        if not _zero_payload(bytes(f.value), width):
+            return False
+    return seen
 
 
 def _decode_raw(raw: memoryview, data_type: int) -> list[Value]:

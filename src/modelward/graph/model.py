@@ -16,6 +16,7 @@ __all__ = [
     "DTYPE_NAMES",
     "DTYPE_SIZES",
     "SMALL_TENSOR",
+    "ZERO_SCAN_BYTES",
     "Attribute",
     "Function",
     "Graph",
@@ -39,6 +40,9 @@ DTYPE_NAMES: Final[dict[int, str]] = {
 BOOL: Final = 9
 # How many elements of a tensor are decoded into `Tensor.values` (shapes, thresholds, ...).
 SMALL_TENSOR: Final = 64
+# Inline payloads up to this size are checked for being all zero (a zero weight makes a
+# "computed" value a constant); larger or external payloads are not read.
+ZERO_SCAN_BYTES: Final = 1 << 20
 
 Value = int | float
 
@@ -58,6 +62,8 @@ class Tensor:
         is_external: ``data_location`` is EXTERNAL.
         values: the elements when the tensor is small (at most `SMALL_TENSOR`), else None.
         raw_offset: file offset of ``raw_data`` bytes, if any.
+        all_zero: every element is zero (checked for inline payloads up to
+            `ZERO_SCAN_BYTES`; False when larger, external, or not known).
     """
 
     name: str = ""
@@ -71,6 +77,7 @@ class Tensor:
     values: tuple[Value, ...] | None = None
     raw_offset: int | None = None
     string_heads: tuple[bytes, ...] = ()
+    all_zero: bool = False
 
     @property
     def numel(self) -> int:
