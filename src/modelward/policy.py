@@ -16,6 +16,7 @@ exclude = [".git"]                       # directory names not walked
 max-depth = 8
 max-member-bytes = 536870912
 max-seconds-per-file = 300
+max-pickle-memo = 5000000
 ```
 
 Safe defaults: nothing extra allowed, nothing ignored, fail on HIGH.
@@ -58,6 +59,8 @@ class Limits:
         max_header_bytes: largest metadata header (JSON, protobuf, template) parsed.
         max_pickle_ops: opcodes the pickle machine executes per stream.
         max_pickle_depth: stack/mark depth or container nesting in a pickle.
+        max_pickle_memo: memo entries one pickle may hold (the machine's memory grows with
+            them: about 150 bytes each; 5 million is roughly 750 MB).
         max_graph_nodes: nodes of a model graph analysed (all subgraphs together).
         max_seconds_per_file: wall-clock budget for one top-level file.
     """
@@ -70,6 +73,7 @@ class Limits:
     max_header_bytes: int = 256 * MiB
     max_pickle_ops: int = 50_000_000
     max_pickle_depth: int = 10_000
+    max_pickle_memo: int = 5_000_000
     max_graph_nodes: int = 2_000_000
     max_seconds_per_file: float = 300.0
 

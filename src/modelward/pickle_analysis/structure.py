@@ -42,10 +42,21 @@ class StructureOps(Stream):
         except KeyError:
             raise Malformed(f"memo value not found at index {index}") from None
 
+    def _memo_full(self) -> ResourceLimitError:
+        limit = self.limits.max_pickle_memo
+        return ResourceLimitError(
+            f"the pickle memoizes more than {limit} values; the rest was not analysed",
+            hint="raise [tool.modelward.limits] max-pickle-memo if the file is trusted to be "
+            "that large (each entry costs about 150 bytes of memory)",
+        )
+
     def _put(self, index: int) -> None:
         if index < 0:
             raise Malformed("negative PUT argument")
-        self.memo[index] = self.stack[-1]
+        memo = self.memo
+        if len(memo) >= self.limits.max_pickle_memo and index not in memo:
+            raise self._memo_full()
+        memo[index] = self.stack[-1]
 
     def op_mark(self, pos: int) -> int:
         self.metastack.append(self.stack)
@@ -159,5 +170,8 @@ class StructureOps(Stream):
 
     def op_memoize(self, pos: int) -> int:
         memo = self.memo
-        memo[len(memo)] = self.stack[-1]
+        size = len(memo)
+        if size >= self.limits.max_pickle_memo:
+            raise self._memo_full()
+        memo[size] = self.stack[-1]
         return pos
