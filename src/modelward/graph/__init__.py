@@ -5,6 +5,8 @@
 - `model`: the IR's data classes (`ir` re-exports them).
 - `dataflow`: one flat dataflow graph per model, subgraphs and functions inlined.
 - `backdoor`: input-triggered substitutions of the computed result (graph backdoors).
+- `dependence`: per-value dependency facts (input data, discretisation, region read,
+  main computation) that `backdoor` reasons with.
 """
 
 from __future__ import annotations
