@@ -9,8 +9,8 @@ this layer, which
   names assembled from strings for ``STACK_GLOBAL`` and attributes poisoned by ``BUILD``;
 - rates each call by the worst callable it touches (callee, arguments, nested calls) and
   remembers which riskier call contains it, so a finding shows the whole chain once;
-- analyses bytes that are themselves pickles (recursively, depth-limited);
-- turns all that into findings when the run ends (`finish`).
+- analyses bytes that are themselves pickles (recursively, depth-limited; `nested`);
+- turns all that into findings when the run ends (`finish`, in `flow_findings`).
 """
 
 from __future__ import annotations
@@ -19,16 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from modelward.findings import Finding, Severity
+from modelward.pickle_analysis import flow_findings
 from modelward.pickle_analysis.allowlist import CALLED_POSITIONS, REFERENCE_ONLY
+from modelward.pickle_analysis.nested import analyse_nested
 from modelward.pickle_analysis.policy import Classification, Verdict, classify
-from modelward.pickle_analysis.rules import (
-    ATTRIBUTE_POISONING,
-    DANGEROUS_GLOBAL,
-    NESTED_PICKLE,
-    PICKLE_RESOURCE_LIMIT,
-    REFLECTIVE_CALL,
-    UNKNOWN_GLOBAL,
-)
 from modelward.pickle_analysis.stream import Malformed
 from modelward.pickle_analysis.strings import const_str, eval_str
 from modelward.pickle_analysis.symbols import (
@@ -82,8 +76,6 @@ _PICKLE_TEXT_START: Final = frozenset("\x80(c]}")
 #: Nodes visited when rating one call, and nesting of pickles analysed inside pickles.
 WALK_BUDGET: Final = 256
 MAX_NESTED_PICKLES: Final = 4
-#: Findings of one rule for one callable before the rest are only counted.
-MAX_REPEATS: Final = 20
 
 
 @dataclass(slots=True)
@@ -385,7 +377,7 @@ class DataFlow:
             loader = False
         if (loader or risk >= HIGH) and self.nesting < MAX_NESTED_PICKLES:
             for value in blobs:
-                if self._nested(call, value):
+                if analyse_nested(self, call, value):
                     risk = max(risk, HIGH)
         call.risk = risk
         if risk:
@@ -452,161 +444,8 @@ class DataFlow:
         return bool(calls) or any(
             self.records[r].verdict is not Verdict.SAFE for r in records)
 
-    # ----------------------------------------------------------------- nested pickles
-
-    def _nested(self, call: Call, value: Value) -> bool:
-        """Analyse `value` as a pickle nested in `call`'s data, if it looks like one.
-
-        Raw byte payloads are analysed in place (findings keep their offsets in the file);
-        text (protocols 0-2 carry bytes as latin-1 text for ``_codecs.encode``) is encoded
-        the way the loader would and analysed as a member of its own.
-        """
-        from modelward.pickle_analysis.sniff import looks_like_pickle
-        from modelward.scanners.base import Artifact
-
-        if isinstance(value, Blob):
-            key: object = value.start if value.start is not None else id(value)
-            head = value.head if isinstance(value.head, bytes) else \
-                value.head.encode("latin-1", "replace")
-        elif isinstance(value, (bytes, str)):
-            key = value
-            head = value[:64] if isinstance(value, bytes) else \
-                value[:64].encode("latin-1", "replace")
-        else:
-            return False
-        if key in self._nested_done or not looks_like_pickle(head):
-            return False
-        self._nested_done.add(key)
-        limits = self.artifact.limits
-        if isinstance(value, Blob) and value.length > limits.max_member_bytes:
-            self.add(self.artifact.finding(
-                PICKLE_RESOURCE_LIMIT, f"nested pickle of {value.length} bytes not analysed",
-                offset=value.start if value.start is not None else call.offset))
-            return True
-        if isinstance(value, Blob) and value.start is not None and value.kind != "str":
-            sub = self.spawn(value.start, value.start + value.length)
-        else:
-            raw: str | bytes | None
-            if isinstance(value, Blob):
-                raw = value.full
-                if raw is None and value.start is not None:
-                    raw = str(self.data[value.start : value.start + value.length], "utf-8",
-                              "replace")
-            else:
-                raw = value
-            if raw is None:
-                return False
-            payload = raw.encode("latin-1", "replace") if isinstance(raw, str) else raw
-            child = Artifact(payload, path=self.artifact.path,
-                             members=(*self.artifact.members, f"<pickle@{call.offset}>"),
-                             depth=self.artifact.depth, context=self.artifact.context)
-            sub = self.spawn(0, None, child)
-        sub.run()
-        where = f"nested pickle passed to {render(call, 160)} at byte {call.offset}"
-        worst = max((f.severity for f in sub.findings), default=Severity.INFO)
-        for finding in sub.findings:
-            self.add(Finding(finding.rule, finding.severity, f"{where}: {finding.message}",
-                             finding.location, finding.evidence, finding.remediation,
-                             (*finding.details, ("nested_in", str(call.offset)))))
-        self.add(self.artifact.finding(
-            NESTED_PICKLE, f"a pickle is hidden in data handed to {render(call.func, 80)}; "
-            f"it was analysed too (worst finding inside: {worst.label})",
-            severity=max(Severity.HIGH, worst), offset=call.offset,
-            evidence=render(call)))
-        return True
-
     # ----------------------------------------------------------------- findings
 
     def finish(self) -> None:
-        """Turn queued calls and uncovered imports into findings."""
-        counts: dict[tuple[str, str], int] = {}
-        unknown_done: set[str] = set()
-        for call in self.events:
-            outer = call.outer
-            while outer is not None and outer.risk < call.risk:
-                outer = outer.outer
-            if outer is not None:
-                continue
-            self._call_finding(call, counts, unknown_done)
-        for rec in self.records:
-            if rec.covered or (rec.verdict is Verdict.SAFE and not rec.computed):
-                continue
-            if rec.verdict is Verdict.DANGEROUS:
-                self._emit(DANGEROUS_GLOBAL, counts, rec.dotted, Severity.CRITICAL,
-                           f"imports {rec.dotted} ({rec.capability or 'dangerous'}): {rec.reason}",
-                           rec.offset, render(rec.via) if rec.via else rec.dotted)
-            elif rec.computed:
-                self._emit(REFLECTIVE_CALL, counts, rec.dotted, Severity.HIGH,
-                           f"obtains {rec.dotted} at load time through {rec.opcode}",
-                           rec.offset, render(rec.via) if rec.via else rec.dotted)
-            elif rec.dotted not in unknown_done:
-                unknown_done.add(rec.dotted)
-                self._emit(UNKNOWN_GLOBAL, counts, rec.dotted, Severity.MEDIUM,
-                           f"imports {rec.dotted}, which is not on the allowlist: {rec.reason}",
-                           rec.offset, rec.dotted)
-        self.findings.sort(key=lambda f: (f.location.offset or 0, f.rule.id))
-
-    def _call_finding(self, call: Call, counts: dict[tuple[str, str], int],
-                      unknown_done: set[str]) -> None:
-        records: set[int] = set()
-        self._walk(self._roots(call), records, [], [])
-        recs = [self.records[r] for r in sorted(records)]
-        for rec in recs:
-            rec.covered = True
-        evidence = render(call)
-        dangerous = [r for r in recs if r.verdict is Verdict.DANGEROUS]
-        if call.kind == "build" and isinstance(call.func, Global):
-            severity = Severity.CRITICAL if dangerous else Severity.HIGH
-            self._emit(ATTRIBUTE_POISONING, counts, call.func.dotted, severity,
-                       f"BUILD overwrites {call.resolved or call.func.dotted} in the loading "
-                       "process; later code using it runs what the pickle chose",
-                       call.offset, evidence)
-            return
-        if call.resolved and call.kind in ("call", "new") and call.risk >= HIGH:
-            found = [r for r in self.records if r.dotted == call.resolved and r.capability]
-            what = f"{call.resolved} ({found[-1].capability})" if found else call.resolved
-            self._emit(REFLECTIVE_CALL, counts, call.resolved, Severity(call.risk),
-                       f"calls {what}, obtained at load time through data flow", call.offset,
-                       evidence)
-            return
-        if dangerous:
-            names = ", ".join(dict.fromkeys(r.dotted for r in dangerous))
-            caps = ", ".join(dict.fromkeys(r.capability or "dangerous" for r in dangerous))
-            self._emit(DANGEROUS_GLOBAL, counts, names, Severity.CRITICAL,
-                       f"runs {names} ({caps}) while loading: {dangerous[0].reason}",
-                       call.offset, evidence)
-            return
-        if call.risk >= HIGH:
-            self._emit(REFLECTIVE_CALL, counts, "<dynamic>", Severity.HIGH,
-                       "calls a callable computed at load time that cannot be resolved statically",
-                       call.offset, evidence)
-            return
-        unknown = False
-        for rec in recs:
-            if rec.verdict is Verdict.UNKNOWN and rec.dotted not in unknown_done:
-                unknown = True
-                unknown_done.add(rec.dotted)
-                self._emit(UNKNOWN_GLOBAL, counts, rec.dotted, Severity.MEDIUM,
-                           f"calls {rec.dotted}, which is not on the allowlist (its constructor, "
-                           f"__reduce__ or __setstate__ runs with data from the file)",
-                           call.offset, evidence)
-        reference = self._reference_calls.get(id(call))
-        if reference is not None and not unknown:
-            self._emit(UNKNOWN_GLOBAL, counts, reference, Severity.MEDIUM,
-                       f"calls {reference} while loading: it is allowlisted only as a stored "
-                       "reference (a parameter kept on an estimator or module), which no "
-                       "library's pickling calls; run on data from the file, such functions "
-                       "can corrupt memory or exhaust it", call.offset, evidence)
-
-    def _emit(self, rule: object, counts: dict[tuple[str, str], int], key: str,
-              severity: Severity, message: str, offset: int, evidence: str) -> None:
-        from modelward.findings import Rule
-
-        assert isinstance(rule, Rule)
-        n = counts.get((rule.id, key), 0) + 1
-        counts[(rule.id, key)] = n
-        if n > MAX_REPEATS:
-            return
-        self.add(self.artifact.finding(rule, message, offset=offset, evidence=evidence,
-                                       severity=severity))
-
+        """Turn queued calls and uncovered imports into findings (see `flow_findings`)."""
+        flow_findings.finish(self)
