@@ -184,9 +184,9 @@ class OnnxScanner(Scanner):
         limits = artifact.limits
         model = parse_model(artifact.data, ParseLimits(max_nodes=limits.max_graph_nodes))
         opset = model.opset_import.get("", model.opset_import.get("ai.onnx", 0))
-        artifact.format_detail = (f"onnx (ir {model.ir_version}, opset {opset}"
-                                  + (f", {model.producer_name}" if model.producer_name else "")
-                                  + ")")
+        # An identifier, like every format name in reports (the producer string is
+        # attacker-chosen text and stays out of it).
+        artifact.format_detail = f"onnx-ir{model.ir_version}-opset{opset}"
         out: list[ScanOutput] = []
         out.extend(_check_versions(artifact, model))
         out.extend(_check_operators(artifact, model))

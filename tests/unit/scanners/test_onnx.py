@@ -43,7 +43,7 @@ def _ids(data: bytes | onnx.ModelProto, name: str = "m.onnx") -> dict[str, Sever
 
 def test_plain_model_is_claimed_and_clean() -> None:
     result = scan_bytes(_relu().SerializeToString(), "m.onnx", raise_internal=True)
-    assert result.format is not None and result.format.startswith("onnx (ir")
+    assert result.format is not None and result.format.startswith("onnx-ir")
     assert result.findings == []
 
 
