@@ -377,6 +377,23 @@ def _display(path: str, root: str) -> str:
     return Path(rel).as_posix()
 
 
+def _check_root(root: str, names: Sequence[str]) -> str:
+    """The absolute report root, after checking every target lies inside it.
+
+    Raises:
+        InputError: `root` is not a folder, or a target is outside it.
+    """
+    if not os.path.isdir(root):
+        raise InputError(f"--root {root}: not a folder")
+    top = os.path.abspath(root)
+    for name in names:
+        where = os.path.abspath(name)
+        if os.path.commonpath([top, where]) != top:
+            raise InputError(f"{name} is outside the report root {root}",
+                             hint="give a --root folder that contains every target")
+    return top
+
+
 def _walk(target: str, root: str, policy: Policy) -> Iterable[_Entry]:
     """Files under `target` (a file or folder), without following links out of it."""
     top = os.path.realpath(target)
@@ -438,6 +455,7 @@ def scan_path(
     progress: Callable[[ProgressEvent], None] | None = None,
     hash_files: bool = False,
     raise_internal: bool = False,
+    root: str | os.PathLike[str] | None = None,
 ) -> ScanReport:
     """Scan files, folders and archives without loading anything they contain.
 
@@ -449,12 +467,16 @@ def scan_path(
         progress: called after each file with a `ProgressEvent`.
         hash_files: record each file's SHA-256 (reads every byte; off by default).
         raise_internal: re-raise unexpected exceptions instead of recording them.
+        root: folder that file paths in the report are relative to (e.g. the repository
+            root, so SARIF alerts land on repository paths). Defaults to the folder when
+            one folder is scanned, the file's folder for one file, else the current
+            directory.
 
     Returns:
         The report; `ScanReport.exit_code()` turns it into 0/1/2.
 
     Raises:
-        InputError: a target does not exist.
+        InputError: a target does not exist, or lies outside `root`.
     """
     policy = policy or Policy()
     if isinstance(targets, (str, os.PathLike)):
@@ -465,8 +487,11 @@ def scan_path(
     for name in names:
         if not os.path.lexists(name):
             raise InputError(f"{name}: no such file or directory")
-    root = names[0] if len(names) == 1 and os.path.isdir(names[0]) else (
-        os.path.dirname(os.path.abspath(names[0])) if len(names) == 1 else os.getcwd())
+    if root is not None:
+        root = _check_root(os.fspath(root), names)
+    else:
+        root = names[0] if len(names) == 1 and os.path.isdir(names[0]) else (
+            os.path.dirname(os.path.abspath(names[0])) if len(names) == 1 else os.getcwd())
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.monotonic()
     entries = [e for name in names for e in _walk(name, root, policy)]

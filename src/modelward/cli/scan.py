@@ -76,6 +76,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="worker processes (default: CPU count)")
     parser.add_argument("--hash", action="store_true", help="record each file's SHA-256")
     parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    parser.add_argument("--root", metavar="DIR",
+                        help="report file paths relative to DIR (e.g. the repository root)")
     attest = parser.add_argument_group(
         "scan attestation", "sign the result as an in-toto statement over the files' digests "
         "(verified by 'modelward verify --require-clean')")
@@ -150,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--quiet and --verbose contradict each other")
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, not {args.jobs}")
+    if args.attest and args.root is not None:
+        raise InputError("--root cannot be combined with --attest",
+                         hint="attestations name files relative to the model itself")
     signer = _attestation_key(args) if args.attest else None
     policy = build_policy(args)
     if policy.ignored_rules and not args.quiet:
@@ -158,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     show_bar = not (args.quiet or args.no_progress) and sys.stderr.isatty()
     with ScanProgress(sys.stderr, enabled=show_bar) as progress:
         report = scan_path(args.paths, policy=policy, jobs=args.jobs, progress=progress,
-                           hash_files=args.hash or args.attest)
+                           hash_files=args.hash or args.attest, root=args.root)
     to_terminal = args.output in (None, "-")
     options = RenderOptions(
         verbose=verbose,
