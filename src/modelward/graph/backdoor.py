@@ -48,11 +48,21 @@ count or condition is a trigger selects between its initial carried value and th
 update; a real attention mask compared, once summarised, with a count other than 0 or 1
 ("exactly 13 real tokens") is a trigger, padding logic is not.
 
-Known gaps: triggers computed from the backbone's own features (a thresholded channel of a
-feature map: indistinguishable here from early-exit heads and confidence gates); a
-dedicated trigger ``Conv`` that also leaks a negligible term into the output (it then
-reaches an output as data and counts as main computation); zero weights stored externally
-or larger than ``ZERO_SCAN_BYTES`` (not read).
+A trigger may also read the backbone's own features (the mean of one channel of an
+intermediate ReLU output, thresholded): the condition then shares main computation with the
+result. It is reported only when its main-computation nodes are a strict subset of the
+switched value's (it taps part-way and the result computes on), it reads a chosen channel or
+position after the tap and discretises it, and the substitute is a constant with differing
+elements (or a mask with a gated term added back); the cut counts only the nodes after the
+tap (`_Detector.feature_tap`). Early exits return computed logits; a reject option or a
+confidence gate thresholds the output itself (all its nodes); objectness and score gates
+substitute a flat zero.
+
+Known gaps: feature triggers that substitute a flat vector (all logits zero, so ``ArgMax``
+picks class 0), that threshold a whole feature map rather than a chosen part, or that gate
+with a mask and no added term; a dedicated trigger ``Conv`` that also leaks a negligible
+term into the output (it then reaches an output as data and counts as main computation);
+zero weights stored externally or larger than ``ZERO_SCAN_BYTES`` (not read).
 """
 
 from __future__ import annotations
@@ -75,6 +85,14 @@ _POSITIONAL: Final = frozenset({
 _PICK: Final = frozenset({"Gather", "GatherElements", "GatherND"})
 _PASS: Final = frozenset({"Reshape", "Identity", "Unsqueeze", "Squeeze", "Transpose", "Flatten"})
 _MAX_CANDIDATES: Final = 256
+# A threshold taken on the backbone's own features (see `_Detector.feature_tap`): a
+# comparison, a rounding or a cast to an integer/bool type, or a clamp with constant bounds.
+_STEP: Final = _COUNT_COMPARE | frozenset({
+    "Sign", "Round", "Floor", "Ceil", "ArgMax", "ArgMin", "Clip", "Min"})
+_STEP_CAST: Final = frozenset({2, 3, 4, 5, 6, 7, 9, 12, 13})
+_FEATURE_KINDS: Final = frozenset({"where", "if", "gather", "mask-multiply"})
+_TAP_WALK: Final = 2000
+_BROADCAST: Final = _PASS | frozenset({"Expand", "Tile", "Cast"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,12 +253,118 @@ class _Detector:
                     return True
         return False
 
+    def feature_tap(self, kind: str, cond: int, main: int, other: int,
+                    selected: int) -> str | None:
+        """The tapped feature when `cond` thresholds a chosen part of the backbone's features.
+
+        A trigger may read the model's own intermediate features instead of the input (the
+        mean of one channel of a ReLU output, thresholded). Confidence gates, early exits,
+        reject options and score thresholds look alike at first sight; what sets the
+        backdoor apart, all required:
+
+        - the condition's main-computation nodes are a strict subset of the switched
+          value's: it taps the backbone part-way, and the result goes on computing (a
+          confidence over the output logits shares *all* of them; an early-exit or
+          objectness head adds a node of its own);
+        - the substitute is a constant (independent of the input) whose elements differ: a
+          flat vector (zeros, an "unknown" row) favours no class, it suppresses; a mask
+          (zero) counts only with a trigger-gated term added back (``logits * (1 - m) +
+          target * m``);
+        - after the tap, the condition reads a chosen channel or position (``Slice``,
+          ``Gather``..., or a dedicated kernel that reaches no output as data) and
+          discretises it (comparison, rounding, integer cast, constant clamp).
+
+        Returns:
+            The label of the tapped feature, or None.
+        """
+        if kind not in _FEATURE_KINDS:
+            return None
+        bits, main_bits = self.heavy[cond], self.heavy[main]
+        if not bits or bits & ~main_bits or bits == main_bits:
+            return None
+        if kind == "mask-multiply":
+            if not self.added_term(selected, bits):
+                return None
+        elif other < 0 or self.inp[other] or self.heavy[other] or self.uniform(other):
+            return None
+        flow = self.flow
+        side = self.facts.side
+        tapped = ""
+        step = False
+        seen: set[int] = set()
+        stack = [cond]
+        while stack and len(seen) < _TAP_WALK:
+            vid = stack.pop()
+            if vid in seen or self.heavy[vid] != bits:
+                continue  # before the tap point
+            seen.add(vid)
+            index = flow.values[vid].producer
+            if index < 0:
+                continue
+            node = flow.nodes[index]
+            if node.op in HEAVY_OPS and index not in side:
+                continue  # the last main-computation node: the tap point
+            data = node.inputs[0] if node.inputs else -1
+            on_feature = data >= 0 and self.heavy[data] == bits and bool(self.inp[data])
+            if on_feature and (node.op in _POSITIONAL or index in side):
+                tapped = flow.values[data].label
+            if on_feature and (
+                    (node.op in _STEP and (node.op not in ("Clip", "Min")
+                                           or self.facts.saturates(node)))
+                    or (node.op == "Cast" and node.attr_int("to") in _STEP_CAST)):
+                step = True
+            stack.extend(v for v in node.inputs if v >= 0)
+        return tapped if tapped and step else None
+
+    def uniform(self, vid: int) -> bool:
+        """Whether constant `vid` has all elements equal (through broadcasts and reshapes)."""
+        flow = self.flow
+        for _ in range(8):
+            value = flow.values[vid]
+            if value.constant is not None:
+                vals = value.constant.values
+                return value.constant.all_zero or (bool(vals) and len(set(vals or ())) == 1)
+            if value.producer < 0:
+                return False
+            node = flow.nodes[value.producer]
+            if node.op == "ConstantOfShape":
+                return True  # one scalar repeated
+            if node.op not in _BROADCAST or not node.inputs or node.inputs[0] < 0:
+                return False
+            vid = node.inputs[0]
+        return False
+
+    def added_term(self, product: int, bits: int) -> bool:
+        """Whether masked `product` is added to a term gated by the same feature trigger."""
+        flow = self.flow
+        seen = {product}
+        stack = [product]
+        while stack:
+            vid = stack.pop()
+            for c in flow.values[vid].consumers:
+                node = flow.nodes[c]
+                if node.op in ("Add", "Sum", "Sub") and any(
+                        v >= 0 and v not in seen and self.heavy[v] & bits
+                        and not self.heavy[v] & ~bits for v in node.inputs):
+                    return True
+                if node.op in _PASS and len(seen) < 64:
+                    for out in node.outputs:
+                        if out >= 0 and out not in seen:
+                            seen.add(out)
+                            stack.append(out)
+        return False
+
     def is_bypass(self, other: int, main: int) -> bool:
         return other < 0 or not (self.heavy[other] & self.heavy[main])
 
-    def cut_outputs(self, selected: list[int], cond: int, other: int, main: int) -> list[str]:
-        """Outputs that stop depending on `main`'s computation when `selected` take `other`."""
-        bits = self.heavy[main]
+    def cut_outputs(self, selected: list[int], cond: int, other: int, main: int,
+                    tap: int = 0) -> list[str]:
+        """Outputs that stop depending on `main`'s computation when `selected` take `other`.
+
+        With a trigger on the backbone's features, only the main-computation nodes after the
+        tap point (`tap`: those the condition itself depends on) count.
+        """
+        bits = self.heavy[main] & ~tap
         facts = (self.inp, self.disc, self.region, self.heavy)
         fixed = tuple(f[cond] | (f[other] if other >= 0 else 0) for f in facts)
         forced = {vid: (fixed[0], fixed[1], fixed[2], fixed[3]) for vid in selected}
@@ -346,16 +470,22 @@ class _Detector:
         for kind, index, cond, main, other, selected in self.candidates():
             if index in {k for k, _ in found}:
                 continue
-            if not self.is_trigger(cond, main) or (kind != "loop"
-                                                   and not self.is_bypass(other, main)):
-                continue
+            tapped = None
+            if self.is_trigger(cond, main):
+                if kind != "loop" and not self.is_bypass(other, main):
+                    continue
+            else:
+                tapped = self.feature_tap(kind, cond, main, other, selected[0])
+                if tapped is None:
+                    continue
             checked += 1
             if checked > _MAX_CANDIDATES:
                 break
             if kind in ("masked-add", "loop"):
                 outputs = self.late_outputs(selected[0])
             else:
-                outputs = self.cut_outputs(selected, cond, other, main)
+                outputs = self.cut_outputs(selected, cond, other, main,
+                                           self.heavy[cond] if tapped is not None else 0)
             if not outputs and kind == "mask-multiply":
                 # logits + m * (target - logits): the gated product is a correction term
                 # added after the main computation, with no cut of its own
@@ -372,6 +502,9 @@ class _Detector:
                 substitute = ("the loop body's update " + substitute
                               + ", applied only when the trigger sets the loop's trip count "
                               "or condition")
+            if tapped is not None:
+                substitute += (" (the trigger thresholds a chosen channel or position of "
+                               f"the backbone's own feature '{tapped}')")
             found[(index, kind)] = Backdoor(
                 kind=kind,
                 selector=self.flow.nodes[index].label,

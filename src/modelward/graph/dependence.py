@@ -41,7 +41,7 @@ _BOOLEAN: Final = frozenset({
 })
 # Functions bounded on both sides turn a scaled difference into a 0/1 step as well as a
 # comparison does: Clip((x - t) * 1e4, 0, 1), Sigmoid(1e4 * (x - t)), Min(Relu(...), 1)
-# (``Clip`` needs both bounds, ``Min`` a constant bound: see `Facts._saturates`).
+# (``Clip`` needs both bounds, ``Min`` a constant bound: see `Facts.saturates`).
 _SATURATE: Final = frozenset({"Clip", "Sigmoid", "HardSigmoid", "Tanh", "Softsign", "Erf"})
 _SHAPE_ONLY: Final = frozenset({
     "Shape", "Size", "ConstantOfShape", "EyeLike", "RandomNormalLike", "RandomUniformLike",
@@ -213,7 +213,7 @@ class Facts:
         trans = node.op == "Gemm" and bool(node.attr_int("transB"))
         return (weight.dims[-2] if trans else weight.dims[-1]) == 1
 
-    def _saturates(self, node: FlowNode) -> bool:
+    def saturates(self, node: FlowNode) -> bool:
         """A function bounded on both sides (``Clip(x, lo, hi)``) or capped (``Min(x, c)``)."""
         ins = node.inputs
         if node.op == "Clip":
@@ -242,6 +242,6 @@ class Facts:
             r |= a
         if op in _COMPARE or (op == "Cast" and node.attr_int("to") in _INT_TYPES):
             b |= a
-        elif not c and self._saturates(node):
+        elif not c and self.saturates(node):
             b |= a  # a step built from the raw input, not an activation of learned features
         return a, b, r, c
