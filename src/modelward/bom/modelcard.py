@@ -58,7 +58,7 @@ def read_safetensors_header(path: Path) -> SafetensorsHeader | None:
         return None
     try:
         header = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nesting beyond the C stack
         return None
     if not isinstance(header, dict):
         return None
@@ -116,7 +116,7 @@ def _read_config(path: Path, facts: ModelFacts) -> None:
         if path.stat().st_size > MAX_CONFIG:
             return
         data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return
     if not isinstance(data, dict):
         return

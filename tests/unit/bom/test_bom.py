@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from safetensors.numpy import save_file
 
 from modelward.bom import build_bom
-from modelward.bom.modelcard import read_safetensors_header
+from modelward.bom.modelcard import gather_facts, read_safetensors_header
 from modelward.cli import main
 from modelward.scan import scan_path
 
@@ -46,6 +46,16 @@ def test_safetensors_header_counts_parameters(hf_model: Path) -> None:
     assert header.parameters == 160 and header.tensors == 2
     assert header.dtypes == {"F16", "F32"}
     assert read_safetensors_header(hf_model / "config.json") is None
+
+
+def test_safetensors_header_refuses_deeply_nested_json(tmp_path: Path) -> None:
+    body = b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    path = tmp_path / "nested.safetensors"
+    path.write_bytes(len(body).to_bytes(8, "little") + body)
+    assert read_safetensors_header(path) is None
+    config = tmp_path / "config.json"
+    config.write_bytes(b'{"architectures":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert gather_facts(tmp_path, ["config.json"]).architecture is None
 
 
 def test_bom_is_valid_cyclonedx_with_model_card(hf_model: Path) -> None:
