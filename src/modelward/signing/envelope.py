@@ -99,7 +99,7 @@ class Bundle:
                                     "an in-toto statement")
         try:
             statement = json.loads(self.payload)
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
             raise VerificationError(f"{self.path}: signed payload is not JSON: {err}") from err
         if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
             raise VerificationError(f"{self.path}: signed payload is not an in-toto v1 statement")
@@ -140,7 +140,7 @@ def read_bundle(path: Path) -> Bundle:
         raise VerificationError(f"cannot read signature {path}: {err.strerror}") from err
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise VerificationError(f"{path} is not a valid signature (truncated or edited?): {err}",
                                 hint=hint) from err
     bundle = _object(data, "the bundle", path)

@@ -183,6 +183,15 @@ def test_malformed_bundles(model: Path, keys: dict[str, KeyPair], edit) -> None:
         _verify(model, keys["p256"])
 
 
+def test_deeply_nested_signature_is_a_verification_error(
+    model: Path, keys: dict[str, KeyPair]
+) -> None:
+    sig = _sign(model, keys["p256"])
+    sig.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(VerificationError, match="not a valid signature"):
+        _verify(model, keys["p256"])
+
+
 def test_missing_signature(model: Path, keys: dict[str, KeyPair]) -> None:
     with pytest.raises(VerificationError, match="does not exist"):
         _verify(model, keys["p256"])
