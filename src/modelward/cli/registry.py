@@ -5,7 +5,8 @@ database, a blob store and a signing key. ``--database-url postgresql://...`` an
 ``--blob-url s3://bucket/prefix`` switch to a team setup. On the first start with no
 token, an admin token is created and printed once. ``token`` creates, lists and revokes
 tokens and ``gc`` collects garbage, on the server's machine (they open its storage
-directly); ``ls``, ``show`` and ``rescan`` talk to a running registry.
+directly); ``ls``, ``show``, ``rescan`` and ``grant``/``revoke-grant``/``grants`` (read
+access to private models) talk to a running registry.
 """
 
 from __future__ import annotations
@@ -78,13 +79,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     registry_options(rescan)
     rescan.add_argument("--no-wait", action="store_true",
                         help="start it and print its id without following it")
+    grant = sub.add_parser("grant", help="give a principal read access to a private model "
+                           "(owner or admin)")
+    revoke_grant = sub.add_parser("revoke-grant", help="remove a principal's read grant "
+                                  "(owner or admin)")
+    grants = sub.add_parser("grants", help="list the read grants of a model (owner or admin)")
+    grants.add_argument("name", metavar="NAME")
+    for p in (grant, revoke_grant):
+        p.add_argument("name", metavar="NAME")
+        p.add_argument("principal", metavar="PRINCIPAL",
+                       help="the principal name its tokens were created for")
+    for p in (grant, revoke_grant, grants):
+        registry_options(p)
     gc = sub.add_parser("gc", help="remove expired uploads and unreferenced blobs "
                         "(on the server machine)")
     _storage_options(gc)
     gc.add_argument("--grace-hours", type=float, default=1.0, metavar="H",
                     help="keep anything written less than H hours ago (default 1)")
     gc.add_argument("--dry-run", action="store_true", help="only report what would go")
-    for p in (serve, token, ls, show, rescan, gc):
+    for p in (serve, token, ls, show, rescan, gc, grant, revoke_grant, grants):
         add_verbose(p)
     parser.set_defaults(run=run)
     return parser
@@ -206,6 +219,19 @@ def run(args: argparse.Namespace) -> int:
         for m in [] if args.json else models:
             print(f"{m['name']}\t{m['latest'] or '-'}\t{m['versions']} versions\t"
                   f"{m['visibility']}\t{m['description']}")
+        return int(ExitCode.OK)
+    if action == "grant":
+        done = client.grant(args.name, args.principal)
+        print(f"{args.principal} can read {args.name}"
+              + (" (already granted)" if done["already"] else ""))
+        return int(ExitCode.OK)
+    if action == "revoke-grant":
+        client.revoke_grant(args.name, args.principal)
+        print(f"{args.principal} can no longer read {args.name}")
+        return int(ExitCode.OK)
+    if action == "grants":
+        for g in client.grants(args.name):
+            print(f"{g['principal']}\tgranted by {g['granted_by']}\t{g['granted_at']}")
         return int(ExitCode.OK)
     if action == "show":
         name, sep, version = args.reference.rpartition(":")

@@ -343,6 +343,34 @@ async def create_token(request: Request) -> Response:
                         status_code=201)
 
 
+@guarded
+async def grants(request: Request) -> Response:
+    """``GET ?model=NAME`` lists a model's read grants; ``POST {model, principal}`` adds one."""
+    from modelward.registry.grants import grant, list_grants
+
+    registry: Registry = request.app.state.registry
+    who = await principal_of(request)
+    if request.method == "GET":
+        name = request.query_params.get("model", "")
+        return JSONResponse({"model": name, "grants": await run_in_threadpool(
+            list_grants, registry, who, name)})
+    body = await read_json(request)
+    return JSONResponse(await run_in_threadpool(grant, registry, who, body.get("model"),
+                                                body.get("principal")), status_code=201)
+
+
+@guarded
+async def revoke_grant(request: Request) -> Response:
+    """``POST {model, principal}``: remove a read grant."""
+    from modelward.registry.grants import revoke_grant as revoke
+
+    registry: Registry = request.app.state.registry
+    who = await principal_of(request)
+    body = await read_json(request)
+    return JSONResponse(await run_in_threadpool(revoke, registry, who, body.get("model"),
+                                                body.get("principal")))
+
+
 def api_routes() -> list[Route]:
     """The ``/api/v1`` routes."""
     return [
@@ -351,6 +379,8 @@ def api_routes() -> list[Route]:
         Route("/api/v1/key", public_key),
         Route("/api/v1/models", list_models),
         Route("/api/v1/models/{tail:path}", model_resource, methods=["GET", "POST"]),
+        Route("/api/v1/grants", grants, methods=["GET", "POST"]),
+        Route("/api/v1/grants/revoke", revoke_grant, methods=["POST"]),
         Route("/api/v1/uploads", start_upload, methods=["POST"]),
         Route("/api/v1/uploads/{upload}/files/{path:path}", put_file, methods=["PUT"]),
         Route("/api/v1/uploads/{upload}/commit", commit, methods=["POST"]),

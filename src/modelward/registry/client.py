@@ -109,6 +109,22 @@ class RegistryClient:
         return dict(self._json("GET", f"/api/v1/models/{check_model_name(name)}/versions/"
                                       f"{check_version(version)}"))
 
+    def grant(self, name: str, principal: str) -> dict[str, Any]:
+        """Give `principal` read access to the private model `name` (owner or admin)."""
+        return dict(self._json("POST", "/api/v1/grants",
+                               {"model": check_model_name(name), "principal": principal}))
+
+    def revoke_grant(self, name: str, principal: str) -> dict[str, Any]:
+        """Remove `principal`'s read grant on `name` (owner or admin)."""
+        return dict(self._json("POST", "/api/v1/grants/revoke",
+                               {"model": check_model_name(name), "principal": principal}))
+
+    def grants(self, name: str) -> list[dict[str, Any]]:
+        """The principals granted read access to `name` (owner or admin)."""
+        query = "?" + urllib.parse.urlencode({"model": check_model_name(name)})
+        with self._open("GET", "/api/v1/grants", query=query) as response:
+            return list(json.loads(response.read(MAX_JSON_RESPONSE))["grants"])
+
     def start_rescan(self) -> dict[str, Any]:
         """Start a background rescan (admin); returns its record (``id``, ``total``...)."""
         return dict(self._json("POST", "/api/v1/admin/rescan", {}))

@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS uploads (
     visibility TEXT NOT NULL, description TEXT NOT NULL, derived_from TEXT,
     files TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS grants (
+    model TEXT NOT NULL REFERENCES models(name), principal TEXT NOT NULL,
+    granted_by TEXT NOT NULL, granted_at TEXT NOT NULL, PRIMARY KEY (model, principal)
+);
 CREATE TABLE IF NOT EXISTS rescans (
     id TEXT PRIMARY KEY, started_by TEXT NOT NULL, started_at TEXT NOT NULL,
     finished_at TEXT, state TEXT NOT NULL, policy_digest TEXT NOT NULL,

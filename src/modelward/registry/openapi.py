@@ -47,6 +47,9 @@ _UPLOAD: Final = {"type": "object", "required": ["name", "version", "files"], "p
     "description": {"type": "string", "maxLength": 4000},
     "derived_from": {"type": "string", "description": "NAME:VERSION of a published source"},
     "files": {"type": "array", "items": _FILE}}}
+_GRANT: Final = {"type": "object", "required": ["model", "principal"], "properties": {
+    "model": {"type": "string", "description": "a private model's name"},
+    "principal": {"type": "string", "description": "the principal name of a token"}}}
 _NV: Final = ("name", "version")
 _V: Final = "/api/v1/models/{name}/versions/{version}"
 
@@ -85,6 +88,18 @@ OPENAPI: Final[dict[str, Any]] = {
             "review a quarantined version", auth="admin", params=_NV,
             body={"type": "object", "required": ["decision"], "properties": {
                 "decision": {"enum": ["rejected"]}, "reason": {"type": "string"}}})},
+        "/api/v1/grants": {
+            "get": {**_op("the principals granted read access to a private model "
+                          "(?model=NAME)", auth="owner or admin"), "parameters": [
+                {"name": "model", "in": "query", "required": True,
+                 "schema": {"type": "string"}}]},
+            "post": _op("grant a principal (every token created for that name) read access "
+                        "to a private model: listing, search, pages, pulls; idempotent; "
+                        "404 when the model is not visible to the caller", auth="owner or admin",
+                        body=_GRANT, ok="201")},
+        "/api/v1/grants/revoke": {"post": _op(
+            "revoke a principal's read grant on a model (404 if there is none)",
+            auth="owner or admin", body=_GRANT)},
         "/api/v1/uploads": {"post": _op(
             "open an upload; answers which files' contents are missing",
             auth="publisher", body=_UPLOAD, ok="201")},

@@ -226,12 +226,25 @@ class Registry:
 
     # -- visibility --------------------------------------------------------------------
 
-    def _can_read(self, who: Principal, owner: str, visibility: str) -> bool:
+    def _can_read(self, who: Principal, owner: str, visibility: str,
+                  granted: bool = False) -> bool:
+        """Whether `who` may see a model (`granted`: it holds a read grant on it)."""
         if who.has("admin") or (who.role is not None and who.name == owner):
             return True
         if visibility != "public":
-            return False
+            return granted and who.role is not None
         return who.role is not None or self.allow_anonymous_read
+
+    def _granted(self, tx: Any, who: Principal, name: str | None = None) -> set[str]:
+        """The models `who` holds read grants on (only `name`, when given)."""
+        if who.role is None:
+            return set()
+        if name is None:
+            rows = tx.execute("SELECT model FROM grants WHERE principal = ?", (who.name,))
+        else:
+            rows = tx.execute("SELECT model FROM grants WHERE principal = ? AND model = ?",
+                              (who.name, name))
+        return {r[0] for r in rows}
 
     def _model_row(self, tx: Any, name: str) -> tuple[str, str, str, str] | None:
         row = tx.one("SELECT owner, visibility, description, created_at FROM models "
@@ -504,15 +517,18 @@ class Registry:
                 "v.state = 'published' ORDER BY v.created_at DESC LIMIT 1) "
                 "FROM models m WHERE m.name LIKE ? ESCAPE '\\' OR m.description LIKE ? "
                 "ESCAPE '\\' ORDER BY m.name LIMIT ?", (like, like, limit))
+            granted = self._granted(tx, who)
         return [{"name": r[0], "owner": r[1], "visibility": r[2], "description": r[3],
                  "created_at": r[4], "versions": r[5], "latest": r[6]}
-                for r in rows if self._can_read(who, r[1], r[2])]
+                for r in rows if self._can_read(who, r[1], r[2], r[0] in granted)]
 
     def model(self, who: Principal, name: str) -> dict[str, Any]:
         check_model_name(name)
         with self.db.transaction() as tx:
             model = self._model_row(tx, name)
-            if model is None or not self._can_read(who, model[0], model[1]):
+            if model is None or not self._can_read(
+                    who, model[0], model[1],
+                    model[1] != "public" and bool(self._granted(tx, who, name))):
                 raise NotFoundError(f"no model {name}")
             rows = tx.execute("SELECT version, state, created_at, verdict, total_size, "
                               "pushed_by FROM versions WHERE name = ? ORDER BY created_at DESC",
