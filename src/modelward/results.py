@@ -21,7 +21,8 @@ class Status(enum.Enum):
 
     SCANNED: fully analysed (findings, if any, say what is wrong).
     SKIPPED: not analysed: a format modelward does not know (an INFO finding says so).
-    FAILED: analysis stopped early (budget, I/O error, internal error); never clean.
+    FAILED: analysis stopped early (malformed content, budget, I/O error, internal error);
+        never clean.
     """
 
     SCANNED = "scanned"

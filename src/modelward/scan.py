@@ -190,9 +190,9 @@ class _FileScan:
             self.fail(artifact.finding(RESOURCE_LIMIT, f"{scanner.name}: {err.message}",
                                        offset=err.offset, remediation=err.hint))
         except FormatError as err:
-            self.add(artifact.finding(MALFORMED_FILE,
-                                      f"malformed {scanner.name} data: {err.message}",
-                                      offset=err.offset))
+            self.fail(artifact.finding(MALFORMED_FILE,
+                                       f"malformed {scanner.name} data: {err.message}",
+                                       offset=err.offset))
         detail = artifact.format_detail
         if detail:
             if member_index is None:
@@ -233,8 +233,8 @@ class _FileScan:
                               remediation=err.hint))
             return
         except FormatError as err:
-            self.add(Finding(MALFORMED_FILE, MALFORMED_FILE.severity,
-                             f"member could not be extracted: {err.message}", where))
+            self.fail(Finding(MALFORMED_FILE, MALFORMED_FILE.severity,
+                              f"member could not be extracted: {err.message}", where))
             return
         child = Artifact(data, path=parent.path, members=members, depth=parent.depth + 1,
                          context=self.context)

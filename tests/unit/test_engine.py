@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from modelward import Policy, Severity, Status, scan_bytes, scan_path
-from modelward.errors import InputError
+from modelward.errors import FormatError, InputError
 from modelward.results import ExitCode
+from modelward.scan import UNKNOWN_FORMAT
+from modelward.scanners import ScannerSet
+from modelward.scanners.base import Artifact, Nested, Scanner, ScanOutput
 
 
 def rule_ids(result) -> set[str]:
@@ -63,3 +67,30 @@ def test_exit_code_thresholds(tmp_path: Path) -> None:
 def test_scan_bytes_empty() -> None:
     result = scan_bytes(b"", "empty.bin")
     assert "MW-CORE-001" in rule_ids(result)
+
+
+class _GivesUpScanner(Scanner):
+    """Claims b"GIVEUP", reports one finding, then stops with a FormatError."""
+
+    name = "giveup"
+    rules = (UNKNOWN_FORMAT,)
+
+    def claims(self, artifact: Artifact) -> bool:
+        return artifact.head.startswith(b"GIVEUP")
+
+    def scan(self, artifact: Artifact) -> Iterator[ScanOutput]:
+        if artifact.head.startswith(b"GIVEUP-MEMBER"):
+            def extract() -> bytes:
+                raise FormatError("member header is cut")
+            yield Nested("member.bin", extract)
+            return
+        yield artifact.finding(UNKNOWN_FORMAT, "seen")
+        raise FormatError("cannot parse the rest", offset=6)
+
+
+@pytest.mark.parametrize("data", [b"GIVEUP and then garbage", b"GIVEUP-MEMBER"])
+def test_format_error_stops_analysis_so_the_file_failed(data: bytes) -> None:
+    result = scan_bytes(data, "x.bin", scanners=ScannerSet([_GivesUpScanner()]),
+                        raise_internal=True)
+    assert "MW-CORE-002" in rule_ids(result)
+    assert result.status is Status.FAILED
