@@ -394,6 +394,11 @@ def _check_root(root: str, names: Sequence[str]) -> str:
     return top
 
 
+def _is_inside(real: str, top: str) -> bool:
+    """Whether resolved path `real` is `top` or lies under it (both already resolved)."""
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
 def _walk(target: str, root: str, policy: Policy) -> Iterable[_Entry]:
     """Files under `target` (a file or folder), without following links out of it."""
     top = os.path.realpath(target)
@@ -410,7 +415,7 @@ def _walk(target: str, root: str, policy: Policy) -> Iterable[_Entry]:
             return _Entry(path, display, 0, res)
         if stat.S_ISLNK(st.st_mode):
             real = os.path.realpath(path)
-            inside = real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+            inside = _is_inside(real, top)
             if not inside and os.path.isdir(target):
                 res = FileResult(display, None, 0, Status.SKIPPED, [Finding(
                     SYMLINK_ESCAPE, SYMLINK_ESCAPE.severity,
@@ -436,7 +441,9 @@ def _walk(target: str, root: str, policy: Policy) -> Iterable[_Entry]:
         return
     for dirpath, dirnames, filenames in os.walk(target, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in policy.exclude)
-        linked_dirs = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        # A link to a folder inside the target needs no entry: that folder is walked itself.
+        linked_dirs = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))
+                       and not _is_inside(os.path.realpath(os.path.join(dirpath, d)), top)]
         for name in sorted(filenames) + linked_dirs:
             path = os.path.join(dirpath, name)
             real = os.path.realpath(path)

@@ -94,3 +94,13 @@ def test_format_error_stops_analysis_so_the_file_failed(data: bytes) -> None:
                         raise_internal=True)
     assert "MW-CORE-002" in rule_ids(result)
     assert result.status is Status.FAILED
+
+
+def test_link_to_a_folder_inside_is_walked_once_not_special(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.xyz").write_bytes(b"zzz")
+    os.symlink("sub", tmp_path / "alias")
+    os.symlink(tmp_path.parent, tmp_path / "up")
+    report = scan_path(tmp_path)
+    found = {r.path: rule_ids(r) for r in report.files}
+    assert found == {"sub/a.xyz": {"MW-CORE-001"}, "up": {"MW-CORE-007"}}
