@@ -28,11 +28,12 @@ from typing import Any, ClassVar, Final
 from typing_extensions import override
 
 from modelward._internal import sevenzip_read
+from modelward._internal.archive_paths import escape_reason
 from modelward._internal.sevenzip_read import SevenZipListing, SevenZipMember
 from modelward.errors import FormatError, ResourceLimitError
 from modelward.findings import Finding, Rule, RuleId, Severity
 from modelward.scanners.base import Artifact, Buffer, Nested, Scanner, ScanOutput
-from modelward.scanners.zip import _escapes, member_finding
+from modelward.scanners.zip import member_finding
 
 __all__ = ["SevenZipScanner"]
 
@@ -210,7 +211,7 @@ def _archive_findings(artifact: Artifact, listing: SevenZipListing) -> Iterator[
         )
     declared = 0
     for member in listing.members:
-        why = _escapes(member.name)
+        why = escape_reason(member.name)
         if why is not None:
             yield member_finding(
                 artifact,

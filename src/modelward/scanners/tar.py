@@ -22,13 +22,13 @@ Rules:
 from __future__ import annotations
 
 import io
-import re
 import tarfile
 from collections.abc import Iterator
 from typing import ClassVar, Final
 
 from typing_extensions import override
 
+from modelward._internal.archive_paths import DRIVE, escape_reason
 from modelward.errors import ResourceLimitError
 from modelward.findings import Finding, Location, Rule, RuleId, Severity
 from modelward.pickle_analysis import PICKLE_RULES
@@ -89,7 +89,6 @@ TAR_RULES: Final[tuple[Rule, ...]] = (
 )
 
 _MAX_HEADER_READ: Final = 1 << 20
-_DRIVE: Final = re.compile(r"^[A-Za-z]:")
 _LEGACY_MEMBERS: Final = frozenset({"storages", "tensors", "pickle"})
 
 
@@ -170,19 +169,9 @@ class _BoundedView(io.RawIOBase):
         return data
 
 
-def _escape(name: str) -> str | None:
-    if name.startswith("/"):
-        return "is an absolute path"
-    if _DRIVE.match(name):
-        return "starts with a drive letter"
-    if ".." in name.replace("\\", "/").split("/"):
-        return "climbs out of the folder with '..'"
-    return None
-
-
 def _link_escapes(member: tarfile.TarInfo) -> bool:
     target = member.linkname
-    if target.startswith("/") or _DRIVE.match(target):
+    if target.startswith("/") or DRIVE.match(target):
         return True
     base = [] if member.islnk() else member.name.split("/")[:-1]
     depth = len([p for p in base if p not in ("", ".")])
@@ -268,7 +257,7 @@ class TarScanner(Scanner):
     def _member_findings(
         self, artifact: Artifact, member: tarfile.TarInfo, names: dict[str, int], reported: set[str]
     ) -> Iterator[Finding]:
-        why = _escape(member.name)
+        why = escape_reason(member.name, backslash_is_separator=True)
         if why is not None:
             yield self._at(
                 artifact,

@@ -21,12 +21,12 @@ Rules:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from typing import ClassVar, Final
 
 from typing_extensions import override
 
+from modelward._internal.archive_paths import escape_reason
 from modelward._internal.zipread import (
     ZIPFILE_METHODS,
     ZipArchive,
@@ -130,8 +130,6 @@ _ANOMALY_RULES: Final[dict[str, Rule]] = {
     "unsupported-method": UNREADABLE_MEMBER,
 }
 
-_DRIVE: Final = re.compile(r"^[A-Za-z]:")
-
 
 def open_archive(artifact: Artifact) -> ZipArchive:
     """Parse the artifact's central directory under its limits.
@@ -171,19 +169,6 @@ def member_finding(
     )
 
 
-def _escapes(name: str) -> str | None:
-    """Why extracting `name` would leave the target folder, or None."""
-    if "\\" in name:
-        return "contains a backslash (a path separator on Windows)"
-    if name.startswith("/"):
-        return "is an absolute path"
-    if _DRIVE.match(name):
-        return "starts with a drive letter"
-    if ".." in name.split("/"):
-        return "climbs out of the folder with '..'"
-    return None
-
-
 def archive_findings(artifact: Artifact, archive: ZipArchive) -> Iterator[Finding]:
     """Findings about the archive as a whole: anomalies, escapes, links, bombs."""
     limits = artifact.limits
@@ -214,7 +199,7 @@ def archive_findings(artifact: Artifact, archive: ZipArchive) -> Iterator[Findin
         if (entry.raw_name, entry.cd_offset) in seen:
             continue
         seen.add((entry.raw_name, entry.cd_offset))
-        why = _escapes(entry.name)
+        why = escape_reason(entry.name)
         if why is not None:
             yield member_finding(
                 artifact,
