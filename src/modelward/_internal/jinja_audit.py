@@ -20,8 +20,9 @@ and walks the tree. It flags:
 - anything else outside what real chat templates use (unknown filters, unknown method calls,
   ``include``/``import``/``extends``) at MEDIUM, since it cannot be verified safe;
 - item keys and attribute-filter arguments that only exist at render time, and work bounded
-  only by huge constants or macro recursion (`modelward._internal.jinja_flow` says why and
-  how each is judged).
+  only by huge constants, huge format widths, or recursion (macros, ``caller()``
+  self-application, ``recursive`` loops on the same or self-containing data)
+  (`modelward._internal.jinja_flow` says why and how each is judged).
 
 The constructs real templates use (loops over messages, ``raise_exception``,
 ``strftime_now``, ``tojson``, ``namespace()``, string methods) pass without a finding.
@@ -39,7 +40,7 @@ import jinja2
 import jinja2.ext
 from jinja2 import nodes as n
 
-from modelward._internal.jinja_flow import Flow, KeyVerdict
+from modelward._internal.jinja_flow import Flow, KeyVerdict, huge_format
 
 __all__ = ["IssueKind", "TemplateIssue", "audit_template", "is_dangerous_name", "parse_template"]
 
@@ -210,6 +211,14 @@ class _Walker:
                 values = self.fold(assign.node, 0)
                 if values:
                     self.env.setdefault(assign.target.name, []).extend(values)
+        for fmt_node in tree.find_all((n.Mod, n.Filter, n.Call)):
+            found = self._huge_format(fmt_node)
+            if found is not None:
+                yield TemplateIssue(IssueKind.UNVERIFIED,
+                                    "template formats to a huge width or precision; padding "
+                                    "allocates gigabytes on the serving host (memory "
+                                    "exhaustion); chat templates never need that",
+                                    found, fmt_node.lineno)
         stack: list[n.Node] = [tree]
         while stack:
             node = stack.pop()
@@ -219,6 +228,26 @@ class _Walker:
                     self.seen.add(key)
                     yield issue
             stack.extend(reversed(list(node.iter_child_nodes())))
+
+    def _huge_format(self, node: n.Node) -> str | None:
+        """The huge-width directive of ``fmt % x``, ``fmt|format(x)`` or ``fmt.format(x)``."""
+        if isinstance(node, n.Mod):
+            right = node.right
+            args = right.items if isinstance(right, (n.Tuple, n.List)) else [right]
+            formats, percent = self.fold(node.left, 0), True
+        elif isinstance(node, n.Filter) and node.name == "format" and node.node is not None:
+            formats, percent, args = self.fold(node.node, 0), True, list(node.args)
+        elif (isinstance(node, n.Call) and isinstance(node.node, n.Getattr)
+              and node.node.attr == "format"):
+            formats, percent = self.fold(node.node.node, 0), False
+            args = [*node.args, *(k.value for k in node.kwargs)]
+        else:
+            return None
+        for fmt in formats:
+            found = huge_format(fmt, percent, args)
+            if found is not None:
+                return found
+        return None
 
     # -- constant folding -------------------------------------------------------------
     def fold(self, node: n.Node | None, depth: int) -> list[str]:
@@ -269,6 +298,9 @@ class _Walker:
         args = [(self.fold(x, depth) or [""])[0] for x in items]
         out = []
         for fmt in formats:
+            if huge_format(fmt, True, items) is not None:
+                out.append(fmt)  # never pad to a huge width here: reported by _huge_format
+                continue
             try:
                 out.append(fmt % tuple(args))
             except (TypeError, ValueError, OverflowError):
@@ -301,6 +333,8 @@ class _Walker:
 
     def _pyformat(self, fmt: str, args: list[n.Expr], depth: int) -> str:
         values = [(self.fold(a, depth) or [""])[0] for a in args]
+        if huge_format(fmt, "%" in fmt, args) is not None:
+            return fmt  # never pad to a huge width here: reported by _huge_format
         try:
             return fmt % tuple(values) if "%" in fmt else fmt.format(*values)
         except (IndexError, KeyError, ValueError, TypeError, AttributeError):
@@ -443,7 +477,7 @@ class _Walker:
                                     f".{method}()", line)
             elif method == "format":
                 for value in self.fold(callee.node, 0):
-                    if _DUNDER_TEXT.search(value) or re.search(r"\{[^{}]*[.\[]", value):
+                    if _DUNDER_TEXT.search(value) or re.search(r"\{[^{}:!]*[.\[]", value):
                         yield TemplateIssue(IssueKind.INJECTION,
                                             "str.format with attribute lookups in the format "
                                             "string reaches object internals (CVE-2016-10745)",

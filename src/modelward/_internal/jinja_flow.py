@@ -26,17 +26,24 @@ not a compile-time constant:
 It also reports work bounded only by constants in the template (``range(10**9)``,
 ``9**9**9``, ``'a' * 10**10``, nested loops whose product is huge, padding to a huge width)
 and recursive macros: rendering such a template exhausts the serving host's CPU or memory.
+So do format directives padding to a huge width (``'%0999999999d' % 1``,
+``'{:>999999999}'.format(x)``, ``|format``; `huge_format`), recursion without a macro
+naming itself (a macro or ``caller`` passed on and called through a parameter,
+``caller(caller)``), and ``{% for ... recursive %}`` loops whose ``loop(...)`` gets data not
+taken from the current item or data the template made contain itself.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import re
+import string
+from collections.abc import Iterator, Sequence
 from typing import Final
 
 from jinja2 import nodes as n
 
-__all__ = ["Flow", "KeyVerdict"]
+__all__ = ["Flow", "KeyVerdict", "huge_format"]
 
 KeyVerdict = tuple[bool, str, str]
 """(is_injection, message, evidence): True is HIGH, False MEDIUM."""
@@ -60,6 +67,13 @@ _OBJECT_GLOBALS: Final = frozenset({"lipsum", "cycler", "joiner", "namespace", "
 _BOOLEAN: Final = (n.Compare, n.Test, n.And, n.Or, n.Not)
 _WIDTH_CALLS: Final = frozenset({"center", "ljust", "rjust", "zfill", "indent", "truncate",
                                  "wordwrap"})
+_MAX_FORMAT: Final = 4096  # characters of a format string examined
+# printf-style directive: width and precision may be digits or '*' (taken from the arguments)
+_PERCENT_SPEC: Final = re.compile(
+    r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([a-zA-Z%])")
+# str.format spec: [[fill]align][sign][z][#][0][width][grouping][.precision][type]
+_BRACE_SPEC: Final = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?([a-zA-Z%]?)")
+_MUTATORS: Final = frozenset({"append", "insert", "extend", "update", "setdefault"})
 
 
 class Flow:
@@ -322,6 +336,81 @@ class Flow:
                                "exhaustion on the serving host)", _source_text(node), line)
         yield from self._loop_products(self.tree.body, 1)
         yield from self._recursion()
+        yield from self._self_application()
+        yield from self._recursive_loops()
+
+    def _self_application(self) -> Iterator[tuple[str, str, int | None]]:
+        """``caller(caller)`` / ``m(m)``: a callable passed on and called via a parameter.
+
+        A call block's body and a macro are values; handed to a call whose callee then
+        calls its parameter with it, they recurse without any macro naming itself
+        (``{% macro m() %}{{ caller(caller) }}{% endmacro %}{% call(c) m() %}{{ c(c) }}``).
+        """
+        params = {a.name for m in self.tree.find_all(n.Macro) for a in m.args}
+        params |= {a.name for b in self.tree.find_all(n.CallBlock) for a in b.args}
+        callables = set(self.macros) | {"caller"} | params
+        if not any(isinstance(c.node, n.Name) and c.node.name in params
+                   for c in self.tree.find_all(n.Call)):
+            return  # no parameter is ever called: nothing passed on can call itself
+        for call in self.tree.find_all(n.Call):
+            passed = [a for a in [*call.args, *(k.value for k in call.kwargs)]
+                      if isinstance(a, n.Name) and a.name in callables]
+            if passed:
+                yield ("template passes a macro or its caller() to a call that invokes it "
+                       "through a parameter; such self-application recurses to Python's limit "
+                       "or does exponential work (denial of service on the serving host)",
+                       f"{_source_text(call.node)}({passed[0].name})", call.lineno)
+                return
+
+    def _recursive_loops(self) -> Iterator[tuple[str, str, int | None]]:
+        """``{% for ... recursive %}`` whose ``loop(...)`` cannot bottom out.
+
+        ``loop(x)`` descends into `x`; it ends when the data ends. It does not when `x` is
+        not taken from the current item (the same data again), or when the template builds
+        data that contains itself (``d.c.append(d)``, ``{% set ns.kids = [ns] %}``).
+        """
+        cyclic = self._cyclic_data()
+        for loop in self.tree.find_all(n.For):
+            if not loop.recursive:
+                continue
+            targets = {t.name for t in loop.target.find_all(n.Name)} | (
+                {loop.target.name} if isinstance(loop.target, n.Name) else set())
+            for body in loop.body:
+                for call in body.find_all(n.Call):
+                    if not (isinstance(call.node, n.Name) and call.node.name == "loop"):
+                        continue
+                    used = {x.name for a in call.args for x in a.find_all(n.Name)} | {
+                        a.name for a in call.args if isinstance(a, n.Name)}
+                    if not used & targets:
+                        yield ("recursive loop calls loop() on data not taken from the current "
+                               "item, so it recurses on the same data until Python's limit "
+                               "(denial of service on the serving host)",
+                               f"loop({', '.join(_source_text(a) for a in call.args)})",
+                               call.lineno)
+                        return
+                    if cyclic is not None:
+                        yield ("recursive loop walks data the template makes contain itself "
+                               f"({cyclic}); loop() never reaches the end (denial of service "
+                               "on the serving host)", cyclic, call.lineno)
+                        return
+
+    def _cyclic_data(self) -> str | None:
+        """Evidence of a container the template puts into itself, if any."""
+        for call in self.tree.find_all(n.Call):
+            callee = call.node
+            if isinstance(callee, n.Getattr) and callee.attr in _MUTATORS:
+                root = _root_name(callee.node)
+                values = [*call.args, *(k.value for k in call.kwargs)]
+                if root is not None and any(_holds(v, root) for v in values):
+                    return f"{_source_text(callee)}({root})"
+        for assign in self.tree.find_all(n.Assign):
+            root = _root_name(assign.target)
+            if isinstance(assign.target, n.NSRef):
+                root = assign.target.name
+            if root is not None and not isinstance(assign.target, n.Name) \
+                    and _holds(assign.node, root):
+                return f"set {_source_text(assign.target)} = {_source_text(assign.node)}"
+        return None
 
     def _powbig(self, node: n.Pow) -> bool:
         base, exp = _int_value(node.left), _int_value(node.right)
@@ -366,6 +455,66 @@ class Flow:
                 if callee not in seen:
                     seen.add(callee)
                     stack.extend(calls.get(callee, ()))
+
+
+def _root_name(node: n.Node) -> str | None:
+    """``a.b[c].d`` -> ``a``."""
+    while isinstance(node, (n.Getattr, n.Getitem)):
+        node = node.node
+    return node.name if isinstance(node, n.Name) else None
+
+
+def _holds(node: n.Node, name: str, depth: int = 0) -> bool:
+    """Whether `node` is `name` itself or a literal list/tuple/dict holding it."""
+    if depth > _MAX_DEPTH:
+        return False
+    if isinstance(node, n.Name):
+        return node.name == name
+    if isinstance(node, (n.List, n.Tuple)):
+        return any(_holds(x, name, depth + 1) for x in node.items)
+    if isinstance(node, n.Dict):
+        return any(_holds(p.value, name, depth + 1) for p in node.items)
+    return False
+
+
+def _big(digits: str | None) -> bool:
+    return bool(digits) and digits is not None and digits.isdigit() and (
+        len(digits) > 7 or int(digits) >= _BIG)
+
+
+def huge_format(fmt: str, percent: bool, args: Sequence[n.Node] = ()) -> str | None:
+    """The directive of a format string that pads or prints to a huge size, if any.
+
+    ``'%0999999999d' % 1``, ``'{:>999999999}'.format(x)``, ``'%*d' % (10**9, 1)`` and
+    ``'{:{}}'.format(x, 10**9)`` each allocate gigabytes when rendered. Precision on
+    strings only truncates, so it is not counted.
+
+    Args:
+        fmt: the (folded) format string.
+        percent: printf-style (``%``, ``|format``) rather than ``str.format``.
+        args: the argument expressions, for widths given as ``*`` or nested fields.
+    """
+    fmt = fmt[:_MAX_FORMAT]
+    huge_arg = any(v is not None and abs(v) >= _BIG for v in (_int_value(a) for a in args))
+    if percent:
+        for match in _PERCENT_SPEC.finditer(fmt):
+            width, precision, conv = match.groups()
+            if _big(width) or (conv not in "sra" and _big(precision)) or (
+                    huge_arg and "*" in (width, precision)):
+                return match.group(0)
+        return None
+    try:
+        fields = list(string.Formatter().parse(fmt))
+    except ValueError:
+        return None
+    for _text, field, spec, _conv in fields:
+        if field is None or not spec:
+            continue
+        parts = _BRACE_SPEC.fullmatch(spec)
+        if ("{" in spec and huge_arg) or (parts is not None and (
+                _big(parts.group(1)) or (parts.group(3) != "s" and _big(parts.group(2))))):
+            return f"{{{field}:{spec}}}"
+    return None
 
 
 def _var_key(node: n.Node) -> str | None:
@@ -441,6 +590,10 @@ def _source_text(node: n.Node) -> str:
     if isinstance(node, n.Filter):
         inner = _source_text(node.node) if node.node is not None else ""
         return f"{inner}|{node.name}"[:120]
+    if isinstance(node, n.NSRef):
+        return f"{node.name}.{node.attr}"
+    if isinstance(node, (n.List, n.Tuple)):
+        return "[" + ", ".join(_source_text(x) for x in node.items[:4])[:100] + "]"
     if isinstance(node, n.BinExpr):
         return f"{_source_text(node.left)} {node.operator} {_source_text(node.right)}"[:120]
     return type(node).__name__

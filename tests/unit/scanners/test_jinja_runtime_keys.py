@@ -113,3 +113,67 @@ def test_resource_abuse_is_medium(text: str) -> None:
 ])
 def test_ordinary_sizes_stay_quiet(text: str) -> None:
     assert audit_template(text) == []
+
+
+@pytest.mark.parametrize("text", [
+    "{{ '{:>999999999}'.format(x) }}",
+    "{{ '{:0999999999}'.format(1) }}",
+    "{{ '{0:_<999999999}'.format(x) }}",
+    "{{ '{:.999999999f}'.format(1.5) }}",
+    "{{ '{:{}}'.format(x, 10**9) }}",  # width from a nested field
+    "{{ '%0999999999d' % 1 }}",
+    "{{ '%-999999999s' % (x,) }}",
+    "{{ '%.999999999f' % 1.0 }}",
+    "{{ '%*d' % (999999999, 1) }}",  # width from the arguments
+    "{{ '%999999999s'|format('a') }}",
+    "{{ '%(a)0999999999d'|format(a=1) }}",
+    "{% set w = '9' * 9 %}{{ ('{:>' ~ w ~ '}').format(x) }}",  # width assembled from pieces
+])
+def test_huge_format_widths_are_medium(text: str) -> None:
+    """Format padding to a huge width allocates gigabytes while rendering (CWE-400); the
+    audit must report it without padding anything itself."""
+    issues = audit_template(text)
+    assert {i.kind for i in issues} == {IssueKind.UNVERIFIED}, issues
+    assert any("huge width" in i.message for i in issues), issues
+
+
+@pytest.mark.parametrize(("text", "evidence"), [
+    # the call block's body receives its own caller and calls it with itself
+    ("{% macro m() %}{{ caller(caller) }}{% endmacro %}"
+     "{% call(c) m() %}{{ c(c) }}{{ c(c) }}{% endcall %}", "caller(caller)"),
+    ("{% macro m(f) %}{{ f(f) }}{% endmacro %}{{ m(m) }}", "f(f)"),
+    # recursive loops that never bottom out
+    ("{% for m in messages recursive %}{{ loop(messages) }}{% endfor %}", "loop(messages)"),
+    ("{% set d = {'children': []} %}{% set _ = d.children.append(d) %}"
+     "{% for x in [d] recursive %}{{ loop(x.children) }}{% endfor %}",
+     "d.children.append(d)"),
+    ("{% set ns = namespace(kids=[]) %}{% set ns.kids = [ns] %}"
+     "{% for x in [ns] recursive %}{{ loop(x.kids) }}{% endfor %}", "set ns.kids = [ns]"),
+    ("{% set d = {} %}{% set _ = d.update({'next': [d]}) %}"
+     "{% for x in [d] recursive %}{{ loop(x.next) }}{% endfor %}", "d.update(d)"),
+])
+def test_recursion_through_caller_and_recursive_loops_is_medium(text: str,
+                                                                 evidence: str) -> None:
+    """Recursion without a macro naming itself: self-application of caller()/macros, and
+    ``for ... recursive`` whose ``loop()`` gets the same or self-containing data."""
+    issues = audit_template(text)
+    assert IssueKind.INJECTION not in {i.kind for i in issues}, issues
+    assert any(i.kind is IssueKind.UNVERIFIED and i.evidence == evidence
+               and "denial of service" in i.message for i in issues), issues
+
+
+@pytest.mark.parametrize("text", [
+    "{{ '{:>4}'.format(loop.index) }}{{ '%02d' % 7 }}{{ '%-12s|'|format(m.role) }}",
+    "{{ '{:.2f}'.format(score) }}{{ '%.3f' % x }}{{ '{0:>{1}}'.format(x, 8) }}",
+    "{{ '%.9999999s' % m.content }}",  # precision on a string only truncates
+    "{% macro box() %}[{{ caller() }}]{% endmacro %}{% for m in messages %}"
+    "{% call box() %}{{ m.content }}{% endcall %}{% endfor %}",
+    "{% macro row(f) %}{{ caller(f) }}{% endmacro %}{% call(x) row('a') %}{{ x }}{% endcall %}",
+    "{% for m in messages recursive %}{{ m.role }}{% if m.children %}{{ loop(m.children) }}"
+    "{% endif %}{% endfor %}",
+    "{% set ns = namespace(parts=[]) %}{% for m in messages %}"
+    "{% set ns.parts = ns.parts + [m.content] %}{% endfor %}"
+    "{% for p in ns.parts recursive %}{{ p }}{% endfor %}",
+])
+def test_ordinary_formats_calls_and_recursive_loops_stay_quiet(text: str) -> None:
+    assert audit_template(text) == []
