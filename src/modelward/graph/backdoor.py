@@ -51,18 +51,24 @@ update; a real attention mask compared, once summarised, with a count other than
 A trigger may also read the backbone's own features (the mean of one channel of an
 intermediate ReLU output, thresholded): the condition then shares main computation with the
 result. It is reported only when its main-computation nodes are a strict subset of the
-switched value's (it taps part-way and the result computes on), it reads a chosen channel or
-position after the tap and discretises it, and the substitute is a constant with differing
-elements (or a mask with a gated term added back); the cut counts only the nodes after the
-tap (`_Detector.feature_tap`). Early exits return computed logits; a reject option or a
-confidence gate thresholds the output itself (all its nodes); objectness and score gates
-substitute a flat zero.
+switched value's (it taps part-way and the result computes on), it discretises the feature
+after the tap, and either the substitute is a constant with differing elements (or a mask
+with a gated term added back) and the condition reads a chosen channel or position or
+summarises the whole map, or the substitute is *flat* (zeros, all equal, a mask alone: the
+scores tie and ``ArgMax`` falls to class 0) and the condition summarises a chosen part over
+the sample while the switched value pools the features after the tap (a classifier's
+logits); the cut counts only the nodes after the tap (`_Detector.feature_tap`). Early exits
+return computed logits; a reject option or a confidence gate thresholds the output itself
+(all its nodes); objectness gates threshold each location; image-level "anything found"
+gates zero a per-cell score map; blank-input and out-of-distribution guards return a flat
+row on a whole-map summary.
 
-Known gaps: feature triggers that substitute a flat vector (all logits zero, so ``ArgMax``
-picks class 0), that threshold a whole feature map rather than a chosen part, or that gate
-with a mask and no added term; a dedicated trigger ``Conv`` that also leaks a negligible
-term into the output (it then reaches an output as data and counts as main computation);
-zero weights stored externally or larger than ``ZERO_SCAN_BYTES`` (not read).
+Known gaps: a flat substitute on a whole-map summary (the exact shape of a blank-input
+guard, whatever the threshold) or on a per-location condition (an objectness gate's shape);
+a flat substitute on a score map that the consumer argmaxes outside the graph; a dedicated
+trigger ``Conv`` that also leaks a negligible term into the output (it then reaches an
+output as data and counts as main computation); zero weights stored externally or larger
+than ``ZERO_SCAN_BYTES`` (not read).
 """
 
 from __future__ import annotations
@@ -93,6 +99,11 @@ _STEP_CAST: Final = frozenset({2, 3, 4, 5, 6, 7, 9, 12, 13})
 _FEATURE_KINDS: Final = frozenset({"where", "if", "gather", "mask-multiply"})
 _TAP_WALK: Final = 2000
 _BROADCAST: Final = _PASS | frozenset({"Expand", "Tile", "Cast"})
+# Summaries of a feature map over its positions (a per-sample statistic).
+_SUMMARY: Final = frozenset({
+    "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceL1", "ReduceL2",
+    "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ReduceProd", "GlobalAveragePool",
+    "GlobalMaxPool", "GlobalLpPool"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,13 +277,19 @@ class _Detector:
           value's: it taps the backbone part-way, and the result goes on computing (a
           confidence over the output logits shares *all* of them; an early-exit or
           objectness head adds a node of its own);
-        - the substitute is a constant (independent of the input) whose elements differ: a
-          flat vector (zeros, an "unknown" row) favours no class, it suppresses; a mask
-          (zero) counts only with a trigger-gated term added back (``logits * (1 - m) +
-          target * m``);
-        - after the tap, the condition reads a chosen channel or position (``Slice``,
-          ``Gather``..., or a dedicated kernel that reaches no output as data) and
-          discretises it (comparison, rounding, integer cast, constant clamp).
+        - the substitute is a constant (independent of the input), or a mask with a
+          trigger-gated term added back (``logits * (1 - m) + target * m``);
+        - after the tap, the condition discretises the feature (comparison, rounding,
+          integer cast, constant clamp) and reads a chosen channel or position of it
+          (``Slice``, ``Gather``..., or a dedicated kernel that reaches no output as data)
+          or, for a substitute whose elements differ, summarises the whole map (a blank
+          or out-of-distribution guard returns a flat row, never a favoured class);
+        - a *flat* substitute (zeros, all elements equal, or a mask alone: the scores tie
+          and ``ArgMax`` falls to class 0) counts only when the condition reads a chosen
+          part *and* summarises it over the sample, and the switched value is a per-sample
+          vector (the main computation pools the feature after the tap: a classifier's
+          logits). An objectness gate thresholds each location; an image-level "anything
+          found" gate switches a per-cell score map; neither is reported.
 
         Returns:
             The label of the tapped feature, or None.
@@ -283,13 +300,14 @@ class _Detector:
         if not bits or bits & ~main_bits or bits == main_bits:
             return None
         if kind == "mask-multiply":
-            if not self.added_term(selected, bits):
-                return None
-        elif other < 0 or self.inp[other] or self.heavy[other] or self.uniform(other):
+            flat = not self.added_term(selected, bits)
+        elif other < 0 or self.inp[other] or self.heavy[other]:
             return None
+        else:
+            flat = self.uniform(other)
         flow = self.flow
         side = self.facts.side
-        tapped = ""
+        tapped = whole = ""
         step = False
         seen: set[int] = set()
         stack = [cond]
@@ -308,13 +326,40 @@ class _Detector:
             on_feature = data >= 0 and self.heavy[data] == bits and bool(self.inp[data])
             if on_feature and (node.op in _POSITIONAL or index in side):
                 tapped = flow.values[data].label
+            if on_feature and node.op in _SUMMARY:
+                whole = flow.values[data].label
             if on_feature and (
                     (node.op in _STEP and (node.op not in ("Clip", "Min")
                                            or self.facts.saturates(node)))
                     or (node.op == "Cast" and node.attr_int("to") in _STEP_CAST)):
                 step = True
             stack.extend(v for v in node.inputs if v >= 0)
-        return tapped if tapped and step else None
+        if not step:
+            return None
+        if flat:
+            return tapped if tapped and whole and self.pooled(main, bits) else None
+        return tapped or whole or None
+
+    def pooled(self, main: int, bits: int) -> bool:
+        """Whether `main` pools, after the tap `bits`, a feature over its positions."""
+        flow = self.flow
+        seen = {main}
+        stack = [main]
+        while stack and len(seen) < _TAP_WALK:
+            index = flow.values[stack.pop()].producer
+            if index < 0:
+                continue
+            node = flow.nodes[index]
+            data = node.inputs[0] if node.inputs else -1
+            if data >= 0 and self.heavy[data] & bits == bits and (
+                    node.op in _SUMMARY or (node.op == "Flatten"
+                                            and node.attr_int("axis") in (None, 1))):
+                return True
+            for v in node.inputs:
+                if v >= 0 and v not in seen and self.heavy[v] & bits == bits:
+                    seen.add(v)
+                    stack.append(v)
+        return False
 
     def uniform(self, vid: int) -> bool:
         """Whether constant `vid` has all elements equal (through broadcasts and reshapes)."""
