@@ -163,9 +163,13 @@ def policy_from_mapping(table: Mapping[str, Any], where: str = "policy") -> Poli
     for key, value in raw_limits.items():
         if key not in _LIMIT_KEYS:
             raise InputError(f"{where}: unknown limit {key!r}", hint=", ".join(sorted(_LIMIT_KEYS)))
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-            raise InputError(f"{where}: limit {key!r} must be a positive number")
-        changes[_LIMIT_KEYS[key]] = value
+        name = _LIMIT_KEYS[key]
+        integral = name != "max_seconds_per_file"
+        if (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0
+                or (integral and not isinstance(value, int))):
+            kind = "a positive whole number" if integral else "a positive number"
+            raise InputError(f"{where}: limit {key!r} must be {kind}")
+        changes[name] = value
     if changes:
         limits = replace(limits, **changes)
     return Policy(
@@ -206,12 +210,15 @@ def load_policy(explicit: Path | None = None, cwd: Path | None = None) -> Policy
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
             raise InputError(f"cannot read policy file {path}: {err}") from err
+        tool = data.get("tool", {})
+        if not isinstance(tool, Mapping):
+            raise InputError(f"{path}: 'tool' must be a table")
         if is_pyproject:
-            table = data.get("tool", {}).get("modelward")
+            table = tool.get("modelward")
             if table is None:
                 continue
         else:
-            table = data.get("tool", {}).get("modelward", data)
+            table = tool.get("modelward", data)
         if not isinstance(table, Mapping):
             raise InputError(f"{path}: the modelward policy must be a table")
         return policy_from_mapping(table, str(path))
