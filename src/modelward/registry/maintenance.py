@@ -61,7 +61,7 @@ def revoke_token(registry: Registry, who: Principal, ref: str) -> dict[str, Any]
         BadRequestError: an ambiguous prefix.
         NotFoundError: no such token.
     """
-    from modelward.registry.service import _hash_token
+    from modelward.registry.records import hash_token as _hash_token
 
     _admin(who, "revoking tokens")
     if not isinstance(ref, str) or not 8 <= len(ref) <= 256 or not ref.isprintable():

@@ -22,7 +22,6 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,94 +36,27 @@ from modelward.registry.errors import (
     TooLargeError,
 )
 from modelward.registry.names import check_file_paths, check_model_name, check_version
+from modelward.registry.records import (
+    NOBODY,
+    ROLES,
+    Limits,
+    Principal,
+    VersionInfo,
+    now,
+)
+from modelward.registry.records import hash_token as _hash_token
 from modelward.signing.keys import SigningKey
 
-__all__ = ["ROLES", "Principal", "Registry", "VersionInfo"]
+__all__ = ["NOBODY", "ROLES", "Limits", "Principal", "Registry", "VersionInfo", "now"]
 
 log = logging.getLogger("modelward.registry")
 
-ROLES: Final = ("reader", "publisher", "admin")
-_RANK: Final = {role: i for i, role in enumerate(ROLES)}
-ANONYMOUS: Final = "anonymous"
 UPLOAD_TTL: Final = dt.timedelta(hours=24)
 VERSION_COLUMNS: Final = (
     "id, name, version, state, pushed_by, created_at, total_size, root_digest, policy_digest, "
     "verdict, findings, progress_done, progress_total, error, signature_blob, "
     "attestation_blob, bom_blob, lineage_blob, derived_from, scanned_at, signer"
 )
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is asking: a token's principal and role, or the anonymous reader."""
-
-    name: str
-    role: str | None  # None: anonymous
-
-    def has(self, role: str) -> bool:
-        return self.role is not None and _RANK[self.role] >= _RANK[role]
-
-
-NOBODY: Final = Principal(ANONYMOUS, None)
-
-
-@dataclass(frozen=True, slots=True)
-class VersionInfo:
-    """One row of ``versions`` with its files."""
-
-    id: str
-    name: str
-    version: str
-    state: str
-    pushed_by: str
-    created_at: str
-    total_size: int
-    root_digest: str | None
-    policy_digest: str | None
-    verdict: str | None
-    findings: list[dict[str, Any]]
-    progress_done: int
-    progress_total: int
-    error: str | None
-    signature_blob: str | None
-    attestation_blob: str | None
-    bom_blob: str | None
-    lineage_blob: str | None
-    derived_from: str | None
-    scanned_at: str | None
-    signer: str | None
-    files: list[tuple[str, str, int]]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "version": self.version, "state": self.state,
-            "pushed_by": self.pushed_by, "created_at": self.created_at,
-            "total_size": self.total_size, "root_digest": self.root_digest,
-            "policy_digest": self.policy_digest, "verdict": self.verdict,
-            "findings": self.findings,
-            "progress": {"done": self.progress_done, "total": self.progress_total},
-            "error": self.error, "derived_from": self.derived_from,
-            "scanned_at": self.scanned_at, "signer": self.signer,
-            "has_bom": self.bom_blob is not None, "has_lineage": self.lineage_blob is not None,
-            "files": [{"path": p, "sha256": d, "size": s} for p, d, s in self.files],
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Upload limits (bytes / counts)."""
-
-    max_file_size: int = 64 << 30
-    max_version_size: int = 256 << 30
-    max_json: int = 4 << 20
-
-
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Registry:
