@@ -1,83 +1,27 @@
 """Model facts for a bill of materials, read from headers and config files only.
 
 Architecture, family and dtype come from a Hugging Face style ``config.json``; parameter
-counts and tensor dtypes from safetensors headers (8-byte little-endian length, then a
-JSON object of tensors), identified by content, and from ONNX initializers, GGUF tensor
-infos and PyTorch zip checkpoints' storages (`modelward.bom.params`). Nothing but the
-header is read; a header larger than `MAX_HEADER` or not well formed is skipped, never
-trusted.
+counts and tensor dtypes from each weight file's header, through the one reader of
+`modelward.bom.params` (safetensors, ONNX, GGUF, PyTorch zip). Nothing but headers is
+read; a header that is too large or not well formed is skipped, never trusted.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import os
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from modelward.bom.params import TensorSummary as SafetensorsHeader
+from modelward.bom.params import read_safetensors as read_safetensors_header
 from modelward.bom.params import read_tensor_summary
 
 __all__ = ["ModelFacts", "SafetensorsHeader", "gather_facts", "read_safetensors_header"]
 
-MAX_HEADER: Final = 64 << 20
 MAX_CONFIG: Final = 4 << 20
 CONFIG_NAMES: Final = ("config.json", "params.json")
-
-
-@dataclass(frozen=True, slots=True)
-class SafetensorsHeader:
-    """What a safetensors header says: tensor count, parameters, dtypes."""
-
-    tensors: int
-    parameters: int
-    dtypes: frozenset[str]
-
-
-def read_safetensors_header(path: Path) -> SafetensorsHeader | None:
-    """Parse a safetensors header, or return ``None`` when the file is not one.
-
-    Reads at most ``8 + MAX_HEADER`` bytes; tensor data is never touched.
-    """
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(8)
-            if len(head) != 8:
-                return None
-            (length,) = struct.unpack("<Q", head)
-            size = os.fstat(handle.fileno()).st_size
-            if length < 2 or length > MAX_HEADER or 8 + length > size:
-                return None
-            raw = handle.read(length)
-    except OSError:
-        return None
-    if not raw.lstrip().startswith(b"{"):
-        return None
-    try:
-        header = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # nesting beyond the C stack
-        return None
-    if not isinstance(header, dict):
-        return None
-    tensors = parameters = 0
-    dtypes: set[str] = set()
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if not isinstance(info, dict):
-            return None
-        shape = info.get("shape")
-        dtype = info.get("dtype")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            return None
-        if isinstance(dtype, str):
-            dtypes.add(dtype)
-        tensors += 1
-        parameters += math.prod(shape)
-    return SafetensorsHeader(tensors, parameters, frozenset(dtypes))
 
 
 @dataclass(slots=True)
@@ -143,14 +87,6 @@ def gather_facts(model: Path, files: Iterable[str]) -> ModelFacts:
         path = model if rel == "." else model / rel
         if path.name in CONFIG_NAMES and facts.architecture is None:
             _read_config(path, facts)
-            continue
-        header = read_safetensors_header(path)
-        if header is not None:
-            seen_headers = True
-            params += header.parameters
-            facts.tensors += header.tensors
-            facts.dtypes |= header.dtypes
-            facts.formats.add("safetensors")
             continue
         summary = read_tensor_summary(path)
         if summary is not None:

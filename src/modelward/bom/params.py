@@ -1,9 +1,11 @@
-"""Parameter counts and dtypes of ONNX, GGUF and PyTorch files, from their headers only.
+"""Parameter counts and dtypes of safetensors, ONNX, GGUF and PyTorch files, from headers only.
 
 The ML-BOM's ``parameterCount`` must come from what the file declares, without loading a
 model (security invariant 1). Each reader here maps the file read-only and uses the
 project's own bounded parsers:
 
+- safetensors: the JSON header (8-byte little-endian length first), identified by content;
+  shapes and dtypes of every tensor.
 - ONNX: initializer dims from `modelward.graph.ir.parse_model` (tensor payloads are
   skipped, never copied); external-data initializers count too (their dims are in the
   graph), the external files are not read.
@@ -20,7 +22,11 @@ what is known, it never guesses.
 
 from __future__ import annotations
 
+import json
+import math
 import mmap
+import os
+import struct
 import time
 import zipfile
 from dataclasses import dataclass
@@ -30,12 +36,14 @@ from typing import Final
 from modelward.errors import ModelwardError
 from modelward.policy import Policy
 
-__all__ = ["TensorSummary", "read_tensor_summary"]
+__all__ = ["TensorSummary", "read_safetensors", "read_tensor_summary"]
 
 MAX_FILE: Final = 64 << 30
 """Files larger than this are not mapped for a BOM (the header readers need the size)."""
 
 MAX_PICKLE: Final = 256 << 20
+#: Largest safetensors JSON header read.
+MAX_SAFETENSORS_HEADER: Final = 64 << 20
 """Largest ``data.pkl`` analysed for storage sizes."""
 
 _ONNX_TYPES: Final = {
@@ -61,7 +69,7 @@ class TensorSummary:
     """What a file's header declares about its tensors.
 
     Attributes:
-        format: ``onnx``, ``gguf`` or ``pytorch``.
+        format: ``safetensors``, ``onnx``, ``gguf`` or ``pytorch``.
         tensors: tensor (or storage) count.
         parameters: total elements declared.
         dtypes: element types, in safetensors spelling (``F32``, ``BF16``, ``Q4_K``...).
@@ -136,13 +144,59 @@ def _pytorch(path: Path) -> TensorSummary | None:
                          frozenset(d for d, _ in seen.values()))
 
 
+def read_safetensors(path: Path) -> TensorSummary | None:
+    """Parse a safetensors header, or return ``None`` when the file is not one.
+
+    Reads at most ``8 + MAX_SAFETENSORS_HEADER`` bytes; tensor data is never touched.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            if len(head) != 8:
+                return None
+            (length,) = struct.unpack("<Q", head)
+            size = os.fstat(handle.fileno()).st_size
+            if length < 2 or length > MAX_SAFETENSORS_HEADER or 8 + length > size:
+                return None
+            raw = handle.read(length)
+    except OSError:
+        return None
+    if not raw.lstrip().startswith(b"{"):
+        return None
+    try:
+        header = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nesting beyond the C stack
+        return None
+    if not isinstance(header, dict):
+        return None
+    tensors = parameters = 0
+    dtypes: set[str] = set()
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict):
+            return None
+        shape = info.get("shape")
+        dtype = info.get("dtype")
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            return None
+        if isinstance(dtype, str):
+            dtypes.add(dtype)
+        tensors += 1
+        parameters += math.prod(shape)
+    return TensorSummary("safetensors", tensors, parameters, frozenset(dtypes))
+
+
 def read_tensor_summary(path: Path) -> TensorSummary | None:
-    """Summarise an ONNX, GGUF or PyTorch zip file's tensors, or ``None``.
+    """Summarise a safetensors, ONNX, GGUF or PyTorch zip file's tensors, or ``None``.
 
     The format is told by content: GGUF magic, a zip holding ``data.pkl``, else an
     attempt at an ONNX ModelProto (only for ``.onnx`` files, as protobuf has no magic
     and any bytes half-parse). Never raises for bad content.
     """
+    safetensors = read_safetensors(path)
+    if safetensors is not None:
+        return safetensors
     try:
         size = path.stat().st_size
         if size < 8 or size > MAX_FILE:
