@@ -212,3 +212,21 @@ def lookalikes() -> dict[str, bytes]:
                                                 input_names=["image"],
                                                 output_names=["masked", "multiplied"], **kw)
     return out
+
+
+def run_image(model: bytes, image: np.ndarray) -> np.ndarray:
+    """The first output of `model` on `image`, run by onnxruntime on the CPU."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(None, {"image": image})[0])
+
+
+def loud_findings(model: bytes, name: str) -> list[tuple[str, str | None, str]]:
+    """(rule, node, message) of every finding at MEDIUM or above when `model` is scanned."""
+    from modelward import scan_bytes
+    from modelward.findings import Severity
+
+    result = scan_bytes(model, name, raise_internal=True)
+    return [(f.rule.id, f.location.node, f.message) for f in result.findings
+            if f.severity >= Severity.MEDIUM]

@@ -40,15 +40,8 @@ def lookalikes() -> dict[str, bytes]:
     return ff.lookalikes()
 
 
-def _run(model: bytes, image: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-    return session.run(None, {"image": image})[0]
-
-
-def _loud(model: bytes, name: str) -> list[tuple[str, str, str]]:
-    result = scan_bytes(model, name, raise_internal=True)
-    return [(f.rule.id, f.location.node, f.message) for f in result.findings
-            if f.severity >= Severity.MEDIUM]
+_run = ft.run_image
+_loud = ft.loud_findings
 
 
 def _check_fires(clean: bytes, model: bytes, target: int) -> None:
